@@ -1,0 +1,39 @@
+# agentwatch developer tasks; CI calls `make ci` through .ci/run, so local and CI cannot drift.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: help venv install test lint typecheck ci bench demo clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
+
+venv:  ## create the virtual environment
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install: venv  ## install agentwatch with the test tools
+	$(BIN)/pip install -q -e '.[test]'
+
+test:  ## run the whole test suite (starts its own broker)
+	$(BIN)/pytest
+
+lint:  ## ruff (including bandit's S rules)
+	$(BIN)/ruff check .
+
+typecheck:  ## mypy on the packages
+	$(BIN)/mypy
+
+ci: install lint test  ## what .ci/run does on a fresh clone
+
+bench:  ## run every benchmark, writing bench/results/*.json
+	$(BIN)/python -m bench.throughput --json bench/results/throughput.json
+	$(BIN)/python -m bench.rules --json bench/results/rules.json
+	$(BIN)/python -m bench.memory --json bench/results/memory.json
+	$(BIN)/python -m bench.latency --json bench/results/latency.json
+
+demo:  ## the demo: broker, worker, simulated fleet, live view
+	$(BIN)/agentwatch demo
+
+clean:  ## remove build and run artefacts
+	rm -rf build dist *.egg-info .agentwatch .pytest_cache .mypy_cache .ruff_cache

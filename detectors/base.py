@@ -1,0 +1,154 @@
+"""The detector contract: events in, findings out.
+
+A detector follows river's two-method shape:
+
+- ``score_one(event) -> list[Finding]`` looks at one event and says what is suspicious about it,
+  without changing any state;
+- ``learn_one(event) -> None`` updates the detector's model with the event (a no-op for rules).
+
+The engine calls ``score_one`` first and ``learn_one`` after, and skips ``learn_one`` for events of
+agents under investigation (no learning from what we flagged: see river's
+``protect_anomaly_detector``). Detectors with per-agent state also implement :class:`Stateful` so
+the stream stages can checkpoint that state in faust tables and restore it after a restart or
+rebalance.
+
+Severity is one ordered scale compared with ``>=``: info < low < medium < high < critical.
+A finding's ``score`` is its risk contribution on 0-100 before the risk formula combines findings.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["Detector", "Event", "Finding", "Severity", "Stateful"]
+
+
+class Severity(enum.IntEnum):
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, value: str | int | Severity) -> Severity:
+        """``Severity.parse("high") is Severity.HIGH``; raises ValueError on unknown names."""
+        if isinstance(value, Severity):
+            return value
+        if isinstance(value, int):
+            return cls(value)
+        try:
+            return cls[str(value).strip().upper()]
+        except KeyError:
+            names = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {value!r}; expected one of {names}") from None
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(slots=True)
+class Event:
+    """One validated agent-action event.
+
+    ``data`` is the JSON object exactly as the enforcement point published it (unknown extra
+    fields included: they pass through to the enriched topic). ``ts`` is its event time in
+    seconds since the epoch (UTC), parsed from ``data["ts"]``. ``derived`` is a per-event cache
+    that detectors fill lazily (parsed shell sub-commands, SQL statement kind, ...) so parsing
+    happens once per event whatever the number of rules.
+    """
+
+    data: dict[str, Any]
+    ts: float
+    derived: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def event_id(self) -> str:
+        return str(self.data["event_id"])
+
+    @property
+    def agent_id(self) -> str:
+        return str(self.data["agent_id"])
+
+    @property
+    def action(self) -> dict[str, Any]:
+        action: dict[str, Any] = self.data["action"]
+        return action
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something a detector found suspicious about one event.
+
+    ``detector`` names the detector family (``rules``, ``baseline.novelty``, ...), ``id`` the rule
+    or check inside it. ``reason`` is one line an analyst understands without reading code.
+    ``technique``/``tactic`` are MITRE ATT&CK ids (``T1485``, ``TA0040``) when known; ``field``
+    and ``span`` locate the matched text (``span`` is ``(start, end)`` into that field's value).
+    ``context`` carries what a triager needs to judge it (e.g. baseline vs observed values); it
+    must be JSON-serialisable.
+    """
+
+    detector: str
+    id: str
+    severity: Severity
+    score: float
+    reason: str
+    technique: str | None = None
+    tactic: str | None = None
+    field: str | None = None
+    span: tuple[int, int] | None = None
+    context: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "detector": self.detector,
+            "id": self.id,
+            "severity": self.severity.label,
+            "score": round(float(self.score), 3),
+            "reason": self.reason,
+        }
+        if self.technique:
+            out["technique"] = self.technique
+        if self.tactic:
+            out["tactic"] = self.tactic
+        if self.field:
+            out["field"] = self.field
+        if self.span is not None:
+            out["span"] = [int(self.span[0]), int(self.span[1])]
+        if self.context:
+            out["context"] = self.context
+        return out
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Anything that scores events. ``name`` is the ``detector`` of the findings it emits."""
+
+    name: str
+
+    def score_one(self, event: Event) -> list[Finding]: ...
+
+    def learn_one(self, event: Event) -> None: ...
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    """A detector (or any pipeline part) that keeps per-agent state.
+
+    The stream stage keeps state in a faust table keyed by ``agent_id``. Before an agent's first
+    event in this process it calls ``load_state(agent_id, blob)`` with what the table holds (or
+    ``None``); after each batch it calls ``dirty_agents()`` and writes ``dump_state(agent_id)`` for
+    each. ``forget(agent_id)`` drops in-memory state (eviction; the table keeps it). Blobs are JSON
+    values (dict/list/str/number) so they serialise the same everywhere and can be inspected.
+    """
+
+    def load_state(self, agent_id: str, blob: Any | None) -> None: ...
+
+    def dump_state(self, agent_id: str) -> Any | None: ...
+
+    def dirty_agents(self) -> set[str]: ...
+
+    def forget(self, agent_id: str) -> None: ...

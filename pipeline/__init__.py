@@ -1,0 +1,1 @@
+"""agentwatch stream processing, outputs and command line."""

@@ -1,0 +1,42 @@
+"""Output records and the helpers every producer of them shares.
+
+An :class:`Output` is one message the pipeline writes: which output (``kind``), its key and its
+JSON value. Pure logic returns Outputs; the live worker produces them to Kafka and replay writes
+them to files, so both paths share everything but the transport.
+
+Every record carries a deterministic id derived from its inputs (:func:`deterministic_id`), so a
+consumer can drop repeats after an at-least-once replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+__all__ = ["Output", "OutputKind", "deterministic_id", "iso_time"]
+
+OutputKind = Literal["enriched", "alerts", "enforcement", "incidents", "dlq"]
+
+
+@dataclass(slots=True)
+class Output:
+    kind: OutputKind
+    key: str | None
+    value: dict[str, Any]
+
+
+def deterministic_id(prefix: str, *parts: object) -> str:
+    """``prefix`` + 32 hex chars of SHA-256 over the parts (unit-separator joined).
+
+    >>> deterministic_id("alr_", "agent-1", "rule-x", 3) == deterministic_id("alr_", "agent-1", "rule-x", 3)
+    True
+    """
+    h = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass"))
+    return prefix + h.hexdigest()[:32]
+
+
+def iso_time(ts: float) -> str:
+    """RFC 3339 UTC with milliseconds: ``2026-01-02T03:04:05.678Z``."""
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

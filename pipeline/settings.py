@@ -1,0 +1,248 @@
+"""The one place that reads configuration.
+
+Every setting has a default, can be set in an optional YAML file, and can be overridden by an
+environment variable: ``AGENTWATCH_<FIELD>`` for top-level fields and
+``AGENTWATCH_<SECTION>__<FIELD>`` for fields of a section (e.g. ``AGENTWATCH_RISK__ALERT_THRESHOLD``).
+The YAML file is named by ``--config`` or ``AGENTWATCH_CONFIG``. Precedence, highest first:
+explicit overrides passed by the CLI, environment, YAML file, defaults.
+
+No other module reads ``os.environ``: they receive a :class:`Settings` (or one of its sections).
+Secrets (signing keys, database passwords) are ``SecretStr`` so they never appear in logs or reprs.
+
+Each section class belongs to the module named in its docstring; add fields to your own section only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from pipeline.errors import AgentwatchError
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+ENV_PREFIX = "AGENTWATCH_"
+CONFIG_ENV = "AGENTWATCH_CONFIG"
+
+
+class ConfigError(AgentwatchError):
+    """The configuration is malformed; the message is one line a user can act on."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class TopicSettings(_Section):
+    """Topic names and layout (pipeline/topics.py). Every name is ``prefix + suffix``."""
+
+    prefix: str = ""
+    actions: str = "agent.actions"
+    enriched: str = "agent.actions.enriched"
+    alerts: str = "agent.alerts"
+    enforcement: str = "agent.enforcement"
+    acks: str = "agent.enforcement.acks"
+    incidents: str = "agent.incidents"
+    dlq: str = "agent.actions.dlq"
+    partitions: int = Field(8, ge=1, le=1024)
+    replication_factor: int = Field(1, ge=1, le=16)
+
+
+class StreamSettings(_Section):
+    """Decoding, validation, dedup and event-time policy (pipeline/validation.py, processor.py)."""
+
+    max_message_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    #: events later than this behind the partition's event-time clock are dead-lettered
+    max_lateness_seconds: float = Field(7 * 24 * 3600, gt=0)
+    #: events further than this ahead of the partition's event-time clock are dead-lettered
+    max_lead_seconds: float = Field(3600, gt=0)
+    #: how many recent event ids each agent remembers for dedup
+    dedup_ids_per_agent: int = Field(512, ge=16, le=65536)
+    #: agents kept in memory per worker before the least recently seen is evicted to the table
+    max_agents_in_memory: int = Field(200_000, ge=100)
+    batch_max_events: int = Field(2000, ge=1, le=100_000)
+
+
+class WorkerSettings(_Section):
+    """The faust worker (pipeline/app.py)."""
+
+    app_id: str = "agentwatch"
+    metrics_port: int = Field(9465, ge=0, le=65535)
+    web_port: int = Field(6066, ge=0, le=65535)
+    session_timeout_seconds: float = Field(10.0, gt=0)
+    heartbeat_interval_seconds: float = Field(1.0, gt=0)
+    commit_interval_seconds: float = Field(0.5, gt=0)
+    fetch_max_wait_ms: int = Field(10, ge=0)
+    linger_ms: int = Field(5, ge=0)
+    data_dir: Path = Path(".agentwatch/worker")
+
+
+class RulesSettings(_Section):
+    """Rule detectors (detectors/rulebook)."""
+
+    enabled: bool = True
+    #: extra rule directories (user rules and exception files) loaded after the built-in catalog
+    directories: list[Path] = Field(default_factory=list)
+    internal_domains: list[str] = Field(default_factory=lambda: ["internal", "corp", "local"])
+    sensitive_tables: list[str] = Field(
+        default_factory=lambda: ["users", "customers", "payments", "credentials", "accounts"]
+    )
+    #: role -> tools that role may use; a tool outside the set is a policy finding
+    role_allowed_tools: dict[str, list[str]] = Field(default_factory=dict)
+    reload: bool = True
+
+
+class BaselineSettings(_Section):
+    """Per-agent behavioural baselines (detectors/baselines)."""
+
+    enabled: bool = True
+    warmup_events: int = Field(50, ge=0)
+    warmup_hours: float = Field(24.0, ge=0)
+
+
+class RiskSettings(_Section):
+    """Risk scoring and risk-based alerting (pipeline/risk.py)."""
+
+    window_seconds: float = Field(3600, gt=0)
+
+
+class AlertSettings(_Section):
+    """Alert grouping, suppression and rate limits (pipeline/alerting.py)."""
+
+    group_window_seconds: float = Field(900, gt=0)
+
+
+class EnforcementSettings(_Section):
+    """Isolation ladder, safety bundle and signing (pipeline/enforcement)."""
+
+    shadow_mode: bool = False
+    signing_key_path: Path = Path(".agentwatch/keys/signing.key")
+    signing_key: SecretStr | None = None
+
+
+class IncidentSettings(_Section):
+    """Incident store (pipeline/incidents)."""
+
+    store_url: str = "sqlite:///.agentwatch/incidents.db"
+
+
+class OutputSettings(_Section):
+    """SIEM output formats (pipeline/outputs)."""
+
+    enriched_format: Literal["json", "ocsf", "ecs", "cef"] = "json"
+    alerts_format: Literal["json", "ocsf", "ecs", "cef"] = "json"
+
+
+class Settings(BaseSettings):
+    """All of agentwatch's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    broker: str = "127.0.0.1:9092"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
+    baselines: BaselineSettings = Field(default_factory=BaselineSettings)
+    risk: RiskSettings = Field(default_factory=RiskSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    enforcement: EnforcementSettings = Field(default_factory=EnforcementSettings)
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
+    outputs: OutputSettings = Field(default_factory=OutputSettings)
+
+    @field_validator("broker")
+    @classmethod
+    def _check_broker(cls, value: str) -> str:
+        from pipeline.kafka import parse_bootstrap  # local: settings must import cheaply
+
+        parse_bootstrap(value)
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Highest priority first: explicit CLI overrides, environment, YAML file, defaults.
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    def topic(self, name: str) -> str:
+        """Full topic name for a logical name (``actions``, ``enriched``, ...)."""
+        return self.topics.prefix + str(getattr(self.topics, name))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"malformed config file {path}{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"malformed config file {path}: the top level must be a mapping")
+    return data
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Values from the YAML file named by :data:`_yaml_path` (set by :func:`load_settings`)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ returns the whole mapping
+
+    def __call__(self) -> dict[str, Any]:
+        return _yaml_data.get("data", {})
+
+
+_yaml_data: dict[str, Any] = {}
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"invalid setting {loc} ({source}): {msg}{more}"
+
+
+def load_settings(config: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build the settings: defaults < YAML file < environment < ``overrides``.
+
+    ``overrides`` are top-level fields given explicitly (e.g. the CLI's ``--broker``); ``None``
+    values are ignored. Raises :class:`ConfigError` with a one-line message on any problem.
+    """
+    path = config if config is not None else os.environ.get(CONFIG_ENV)
+    data = _read_yaml(Path(path)) if path else {}
+    source = f"config {path} or environment" if path else "environment"
+    _yaml_data["data"] = data
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None
+    finally:
+        _yaml_data.pop("data", None)

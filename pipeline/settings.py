@@ -49,6 +49,8 @@ class TopicSettings(_Section):
     acks: str = "agent.enforcement.acks"
     incidents: str = "agent.incidents"
     dlq: str = "agent.actions.dlq"
+    #: analyst decisions (release, suppression, incident updates) for the workers; key agent_id
+    control: str = "agent.control"
     partitions: int = Field(8, ge=1, le=1024)
     replication_factor: int = Field(1, ge=1, le=16)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-__all__ = ["Output", "OutputKind", "deterministic_id", "iso_time"]
+__all__ = ["Output", "OutputKind", "deterministic_id", "incident_id_for", "iso_time"]
 
 OutputKind = Literal["enriched", "alerts", "enforcement", "incidents", "dlq"]
 
@@ -40,3 +40,12 @@ def deterministic_id(prefix: str, *parts: object) -> str:
 def iso_time(ts: float) -> str:
     """RFC 3339 UTC with milliseconds: ``2026-01-02T03:04:05.678Z``."""
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def incident_id_for(agent_id: str, first_event_id: str) -> str:
+    """The incident id of an agent's episode, shared by alerts, commands and the incident store.
+
+    An episode starts at the first event that raised an alert or command for the agent while no
+    episode was open; everything the pipeline writes about that episode carries this id.
+    """
+    return deterministic_id("inc_", agent_id, first_event_id)

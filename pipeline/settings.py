@@ -64,7 +64,10 @@ class StreamSettings(_Section):
     #: events further than this ahead of the partition's event-time clock are dead-lettered
     max_lead_seconds: float = Field(3600, gt=0)
     #: how many recent event ids each agent remembers for dedup
-    dedup_ids_per_agent: int = Field(512, ge=16, le=65536)
+    dedup_ids_per_agent: int = Field(256, ge=16, le=65536)
+    #: ...and for how long (event time): publishers retry within seconds, so ids older than
+    #: this are forgotten, which keeps idle agents' dedup memory at zero
+    dedup_window_seconds: float = Field(3600, gt=0)
     #: agents kept in memory per worker before the least recently seen is evicted to the table
     max_agents_in_memory: int = Field(200_000, ge=100)
     batch_max_events: int = Field(2000, ge=1, le=100_000)
@@ -110,21 +113,115 @@ class BaselineSettings(_Section):
 class RiskSettings(_Section):
     """Risk scoring and risk-based alerting (pipeline/risk.py)."""
 
+    #: sliding event-time window over which an agent's risk accumulates
     window_seconds: float = Field(3600, gt=0)
+    #: weight per finding detector (prefix match, longest wins; "*" is the default weight)
+    detector_weights: dict[str, float] = Field(
+        default_factory=lambda: {"*": 1.0, "rules": 1.0, "baseline": 0.8}
+    )
+    #: minimum contribution of a finding by severity (a critical finding scores at least this)
+    severity_floor: dict[str, float] = Field(
+        default_factory=lambda: {"info": 0, "low": 10, "medium": 30, "high": 60, "critical": 90}
+    )
+    #: repeats of the same factor inside the window count this fraction (the first counts fully)
+    repeat_weight: float = Field(0.25, ge=0, le=1)
+    #: agent risk at or above this raises a risk-based alert (many low signals -> one alert)
+    alert_threshold: int = Field(60, ge=1, le=100)
+    #: score -> severity label: the highest level whose threshold the score reaches
+    levels: dict[str, int] = Field(
+        default_factory=lambda: {"low": 15, "medium": 40, "high": 65, "critical": 85}
+    )
+    #: per-agent cap on remembered scored events (oldest dropped first: bounded memory)
+    max_window_events: int = Field(256, ge=8, le=100_000)
+    #: factors kept per event and per assessment (the rest are folded into the score only)
+    max_factors: int = Field(8, ge=1, le=64)
 
 
 class AlertSettings(_Section):
     """Alert grouping, suppression and rate limits (pipeline/alerting.py)."""
 
+    #: findings of the same agent and rule within this event-time window form one alert
     group_window_seconds: float = Field(900, gt=0)
+    #: group by "rule" (detector + rule id) or by "detector" (family)
+    group_by: Literal["rule", "detector"] = "rule"
+    #: a finding alerts on its own at or above this severity; lower ones only add risk
+    min_severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
+    #: an updated group is re-emitted at most this often (event time); severity rises go at once
+    update_interval_seconds: float = Field(30, ge=0)
+    #: evidence event ids kept per alert (count stays exact)
+    max_event_ids: int = Field(50, ge=1, le=10_000)
+    #: open groups kept per agent (the oldest is closed and flushed first)
+    max_groups_per_agent: int = Field(64, ge=1, le=10_000)
+    #: per-agent rate limit on new alerts: token bucket refilled at this rate (event time)...
+    rate_limit_per_minute: float = Field(6, gt=0)
+    #: ...with this burst; beyond it new alerts fold into one "rate_limited" alert per window
+    rate_limit_burst: int = Field(10, ge=1)
+    #: active suppressions kept per agent and fleet-wide (the one expiring first is dropped)
+    max_suppressions: int = Field(1000, ge=1, le=100_000)
+    #: an agent's episode (incident) closes after this long without alerts or commands
+    episode_idle_seconds: float = Field(24 * 3600, gt=0)
+
+
+class RungTrigger(BaseModel):
+    """When a rung of the isolation ladder fires: any one condition that is set suffices."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_agent_risk: int | None = Field(None, ge=1, le=100)  # accumulated agent risk
+    min_event_score: int | None = Field(None, ge=1, le=100)  # this event's score
+    min_severity: Literal["info", "low", "medium", "high", "critical"] | None = None  # any finding
+    rules: list[str] = Field(default_factory=list)  # "detector:id", "id" or a "prefix*"
+
+
+def _default_triggers() -> dict[str, RungTrigger]:
+    return {
+        "require_approval": RungTrigger(min_agent_risk=50, min_severity="high"),
+        "step_down": RungTrigger(min_agent_risk=70),
+        "revoke_tokens": RungTrigger(min_agent_risk=85),
+        "isolate": RungTrigger(min_agent_risk=95, min_severity="critical"),
+    }
 
 
 class EnforcementSettings(_Section):
     """Isolation ladder, safety bundle and signing (pipeline/enforcement)."""
 
+    #: automated commands at all; off = alerts only (releases by a human still go out)
+    enabled: bool = True
+    #: commands are emitted with "mode": "shadow" (gates ignore them) and counted as would-have
     shadow_mode: bool = False
     signing_key_path: Path = Path(".agentwatch/keys/signing.key")
-    signing_key: SecretStr | None = None
+    signing_key: SecretStr | None = None  # PEM or base64 raw Ed25519 seed; wins over the path
+    #: without a key, sign with a fixed, public development key (replay/backtests only)
+    allow_dev_key: bool = False
+    #: which rung fires when (rungs: require_approval, step_down, revoke_tokens, isolate)
+    triggers: dict[str, RungTrigger] = Field(default_factory=_default_triggers)
+    #: command lifetime per rung; null = never expires (a lost release then locks the agent)
+    ttl_seconds: dict[str, float | None] = Field(
+        default_factory=lambda: {"require_approval": 4 * 3600, "step_down": 4 * 3600,
+                                 "revoke_tokens": 8 * 3600, "isolate": 8 * 3600, "release": 3600}
+    )
+    #: agents (exact ids or "prefix*") never given automated commands; they get alerts only
+    never_isolate: list[str] = Field(default_factory=list)
+    #: fleet-wide cap on automated commands at or above blast_radius_min_rung per minute
+    max_isolations_per_minute: int = Field(10, ge=0)
+    blast_radius_min_rung: Literal["require_approval", "step_down", "revoke_tokens", "isolate"] = "step_down"
+    #: an unacknowledged command raises an alert after this long
+    ack_timeout_seconds: float = Field(10.0, gt=0)
+    #: enforcement points refuse commands issued longer ago than this (replay defence)
+    max_command_age_seconds: float = Field(300, gt=0)
+    #: key rotation: the previous public key keeps verifying this long after a rotation
+    rotation_overlap_seconds: float = Field(24 * 3600, ge=0)
+    #: analysts' control messages (release, suppression, incident_update); topic prefix applies
+    control_topic: str = "agent.control"
+
+    @field_validator("triggers", "ttl_seconds")
+    @classmethod
+    def _check_rungs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        known = {"require_approval", "step_down", "revoke_tokens", "isolate", "release"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown rung {unknown[0]!r}; expected one of {', '.join(sorted(known))}")
+        return value
 
 
 class IncidentSettings(_Section):

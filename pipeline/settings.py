@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -230,11 +230,79 @@ class IncidentSettings(_Section):
     store_url: str = "sqlite:///.agentwatch/incidents.db"
 
 
+OutputFormat = Literal["json", "ocsf", "ecs", "cef"]
+
+
+class _DestinationBase(_Section):
+    """What every extra output destination has (pipeline/outputs/registry.py)."""
+
+    #: unique name, used in logs and metrics labels
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    enabled: bool = True
+    #: which records go there: the enriched topic's records and/or alerts
+    kinds: list[Literal["enriched", "alerts"]] = Field(default_factory=lambda: ["alerts"], min_length=1)
+    format: OutputFormat = "json"
+    #: records below this severity are not sent (info < low < medium < high < critical)
+    min_severity: Literal["info", "low", "medium", "high", "critical"] = "info"
+    #: records held between flushes; past it the oldest are dropped and counted
+    max_buffer: int = Field(10_000, ge=1, le=10_000_000)
+
+
+class FileDestination(_DestinationBase):
+    """Append one record per line to a file (pipeline/outputs/destinations/file.py)."""
+
+    type: Literal["file"] = "file"
+    #: ``{kind}`` in the path is replaced by enriched/alerts, so each kind can get its own file
+    path: Path
+
+
+class SyslogDestination(_DestinationBase):
+    """Syslog (RFC 5424) over UDP or TCP (pipeline/outputs/destinations/syslog.py)."""
+
+    type: Literal["syslog"] = "syslog"
+    format: OutputFormat = "cef"
+    host: str = "127.0.0.1"
+    port: int = Field(514, ge=1, le=65535)
+    protocol: Literal["udp", "tcp"] = "udp"
+    #: TCP framing (RFC 6587): octet counting or one message per line
+    framing: Literal["octet-counting", "newline"] = "octet-counting"
+    facility: int = Field(10, ge=0, le=23)  # 10 = authpriv: security/authorization messages
+    app_name: str = Field("agentwatch", pattern=r"^[!-~]{1,48}$")
+    #: UDP datagrams longer than this are truncated (syslog receivers commonly cap at 8 KiB)
+    max_datagram_bytes: int = Field(8192, ge=480, le=65507)
+    connect_timeout_seconds: float = Field(2.0, gt=0)
+
+
+class StdoutDestination(_DestinationBase):
+    """Write records to standard output (pipeline/outputs/destinations/stdout.py)."""
+
+    type: Literal["stdout"] = "stdout"
+
+
+Destination = Annotated[
+    FileDestination | SyslogDestination | StdoutDestination, Field(discriminator="type")
+]
+
+
 class OutputSettings(_Section):
     """SIEM output formats (pipeline/outputs)."""
 
-    enriched_format: Literal["json", "ocsf", "ecs", "cef"] = "json"
-    alerts_format: Literal["json", "ocsf", "ecs", "cef"] = "json"
+    #: format of the enriched topic's records
+    enriched_format: OutputFormat = "json"
+    #: format of the alert topic's records
+    alerts_format: OutputFormat = "json"
+    #: extra destinations besides the Kafka topics (files, syslog); each with its own format and
+    #: minimum severity. From the environment: a JSON list in AGENTWATCH_OUTPUTS__DESTINATIONS
+    destinations: list[Destination] = Field(default_factory=list)
+
+    @field_validator("destinations")
+    @classmethod
+    def _unique_names(cls, value: list[Any]) -> list[Any]:
+        names = [d.name for d in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate destination name(s): {', '.join(dupes)}")
+        return value
 
 
 class Settings(BaseSettings):

@@ -305,6 +305,27 @@ class OutputSettings(_Section):
         return value
 
 
+class SimulatorSettings(_Section):
+    """Defaults of `agentwatch simulate` (pipeline/simulator, pipeline/cli/simulate.py)."""
+
+    #: same seed + same parameters -> byte-identical event stream
+    seed: int = Field(7, ge=0, le=2**63 - 1)
+    #: size of the simulated fleet (roles are spread over it)
+    agents: int = Field(40, ge=1, le=100_000)
+    #: simulated time span of one run
+    hours: float = Field(24.0, gt=0, le=24 * 366)
+    #: event time of the run's start (RFC 3339), or "now" to follow the wall clock
+    start: str = "2026-11-02T08:00:00Z"
+    #: multiplies every agent's session rate (2.0 = twice the events)
+    activity: float = Field(1.0, gt=0, le=1000)
+    #: pace of publishing in events per second of wall time; None = as fast as possible
+    rate: float | None = Field(None, gt=0)
+    #: injected attack scenarios: "all", "none" or comma-separated names
+    scenarios: str = "all"
+    #: the tenant every simulated agent belongs to
+    tenant: str = Field("acme", min_length=1, max_length=64)
+
+
 class Settings(BaseSettings):
     """All of agentwatch's configuration."""
 
@@ -327,6 +348,7 @@ class Settings(BaseSettings):
     enforcement: EnforcementSettings = Field(default_factory=EnforcementSettings)
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     outputs: OutputSettings = Field(default_factory=OutputSettings)
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)  # agentwatch simulate
 
     @field_validator("broker")
     @classmethod

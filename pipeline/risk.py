@@ -1,0 +1,238 @@
+"""Risk scoring: one explainable 0-100 score per event, and each agent's risk over a sliding window.
+
+Contract: ``RiskScorer(settings.risk).assess(event, findings) -> RiskAssessment``. Pure logic on
+event time (``event.ts``); the same events in the same order give the same assessments.
+
+**Event score** (documented formula, every constant in :class:`~pipeline.settings.RiskSettings`):
+
+1. each finding gives ``p = weight(detector) * max(finding.score, severity_floor[severity]) / 100``
+   (clipped to 0..1); the weight is the longest ``detector_weights`` prefix of the finding's
+   detector (``baseline.novelty`` takes ``baseline``), ``*`` otherwise. Repeats of the same
+   ``detector:id`` in one event count once (the largest);
+2. the findings combine as independent evidence (noisy-OR): ``score = 100 * (1 - prod(1 - p))``,
+   so two medium signals score more than one, and nothing exceeds 100;
+3. each factor's ``contribution`` is its share of the score in proportion to ``-ln(1 - p)`` (its
+   log-odds weight in the product), so the contributions add up to the score exactly (before
+   rounding to 2 decimals) and an analyst or auditor sees why.
+
+**Agent risk** (risk-based alerting): the scored events of the last ``window_seconds`` of event
+time (the agent's clock is the latest ``ts`` seen; older events fall out) are summed per factor —
+the largest contribution of a factor counts fully, every repeat of it ``repeat_weight`` — and the
+sum over factors, capped at 100, is ``agent_risk``. Many different low signals add up to an
+alert; one noisy rule repeating adds up slowly.
+
+Events that arrive later than the window behind the agent's clock still get an event score but do
+not enter the window. Re-assessing an event id already in the window (at-least-once replays after
+a rebalance) leaves the state unchanged. Memory per agent is bounded by ``max_window_events``
+(oldest dropped first) times ``max_factors``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from detectors.base import Event, Finding, Severity
+from pipeline.settings import RiskSettings
+
+__all__ = ["RiskAssessment", "RiskScorer", "level_for"]
+
+
+def level_for(score: float, levels: dict[str, int]) -> str:
+    """Severity label for a 0-100 score: the highest level whose threshold the score reaches."""
+    best = "info"
+    best_rank = -1
+    for label, threshold in levels.items():
+        rank = int(Severity.parse(label))
+        if score >= threshold and rank > best_rank:
+            best, best_rank = label, rank
+    return best
+
+
+@dataclass(slots=True)
+class RiskAssessment:
+    """The risk of one event and of its agent right after it."""
+
+    score: int
+    agent_risk: int
+    factors: list[dict[str, Any]] = field(default_factory=list)
+    #: accumulated factors over the window: source, id, contribution, count
+    agent_factors: list[dict[str, Any]] = field(default_factory=list)
+    severity: str = "info"
+    agent_severity: str = "info"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": self.score,
+            "agent_risk": self.agent_risk,
+            "severity": self.severity,
+            "agent_severity": self.agent_severity,
+            "factors": self.factors,
+            "agent_factors": self.agent_factors,
+        }
+
+
+class _AgentWindow:
+    __slots__ = ("agent_factors", "agent_risk", "clock", "entries", "ids")
+
+    def __init__(self) -> None:
+        self.clock = -math.inf
+        #: [ts, event_id, [[factor_key, contribution], ...]] in arrival order
+        self.entries: list[list[Any]] = []
+        self.ids: set[str] = set()
+        self.agent_risk = 0
+        self.agent_factors: list[dict[str, Any]] = []
+
+
+class RiskScorer:
+    """Scores events and keeps each agent's sliding risk window (implements ``Stateful``).
+
+    >>> from pipeline.settings import RiskSettings
+    >>> from detectors.base import Event, Finding, Severity
+    >>> scorer = RiskScorer(RiskSettings())
+    >>> ev = Event({"event_id": "e1", "agent_id": "a1"}, ts=1000.0)
+    >>> ra = scorer.assess(ev, [Finding("rules", "r1", Severity.HIGH, 70, "why")])
+    >>> ra.score, ra.agent_risk, ra.factors[0]["contribution"]
+    (70, 70, 70.0)
+    """
+
+    def __init__(self, settings: RiskSettings) -> None:
+        self.settings = settings
+        self._agents: dict[str, _AgentWindow] = {}
+        self._dirty: set[str] = set()
+        # longest prefix first so "baseline.novelty" beats "baseline"
+        self._weights = sorted(settings.detector_weights.items(), key=lambda kv: (-len(kv[0]), kv[0]))
+        self._default_weight = float(settings.detector_weights.get("*", 1.0))
+        self._floors = {int(Severity.parse(k)): float(v) for k, v in settings.severity_floor.items()}
+
+    # -- scoring ---------------------------------------------------------------------------
+
+    def weight(self, detector: str) -> float:
+        for prefix, w in self._weights:
+            if prefix != "*" and (detector == prefix or detector.startswith(prefix + ".")
+                                  or detector.startswith(prefix + ":")):
+                return float(w)
+        return self._default_weight
+
+    def event_factors(self, findings: list[Finding]) -> tuple[float, list[dict[str, Any]]]:
+        """The event score (unrounded) and every factor, largest contribution first."""
+        best: dict[tuple[str, str], tuple[float, Finding]] = {}
+        for f in findings:
+            base = max(float(f.score), self._floors.get(int(f.severity), 0.0))
+            p = min(1.0, max(0.0, self.weight(f.detector) * base / 100.0))
+            key = (f.detector, f.id)
+            if key not in best or p > best[key][0]:
+                best[key] = (p, f)
+        live = [(p, f) for p, f in best.values() if p > 0]
+        if not live:
+            return 0.0, []
+        certain = [(p, f) for p, f in live if p >= 1.0]
+        if certain:  # log-odds are infinite: the certain factors share the score
+            score = 100.0
+            shares = [(f, (100.0 / len(certain)) if p >= 1.0 else 0.0) for p, f in live]
+        else:
+            logs = [(-math.log1p(-p), f) for p, f in live]
+            total = sum(w for w, _ in logs)
+            score = 100.0 * -math.expm1(-total)  # == 100 * (1 - prod(1 - p))
+            shares = [(f, score * w / total) for w, f in logs]
+        factors = [
+            {"source": f.detector, "id": f.id, "contribution": round(c, 2), "severity": f.severity.label,
+             "reason": f.reason}
+            for f, c in shares
+        ]
+        factors.sort(key=lambda d: (-d["contribution"], d["source"], d["id"]))
+        return score, factors
+
+    def assess(self, event: Event, findings: list[Finding]) -> RiskAssessment:
+        s = self.settings
+        raw, factors = self.event_factors(findings)
+        score = min(100, round(raw))
+        agent_id = event.agent_id
+        win = self._agents.get(agent_id)
+        if win is None:
+            if score == 0:  # hot path: a clean event of an agent with no risk touches no state
+                return RiskAssessment(0, 0, [], [], "info", "info")
+            win = self._agents[agent_id] = _AgentWindow()
+        changed = False
+        ts = float(event.ts)
+        if ts > win.clock:
+            win.clock = ts
+            horizon = ts - s.window_seconds
+            if win.entries and min(e[0] for e in win.entries) < horizon:
+                win.entries = [e for e in win.entries if e[0] >= horizon]
+                win.ids = {e[1] for e in win.entries}
+                changed = True
+        event_id = event.event_id
+        if score > 0 and event_id not in win.ids and ts >= win.clock - s.window_seconds:
+            kept = [[f"{f['source']}:{f['id']}", f["contribution"]] for f in factors[: s.max_factors]]
+            win.entries.append([ts, event_id, kept])
+            win.ids.add(event_id)
+            if len(win.entries) > s.max_window_events:
+                dropped = win.entries.pop(0)
+                win.ids.discard(dropped[1])
+            changed = True
+        if changed:
+            self._recompute(win)
+            self._dirty.add(agent_id)
+        return RiskAssessment(
+            score=score,
+            agent_risk=win.agent_risk,
+            factors=factors[: s.max_factors],
+            agent_factors=win.agent_factors,
+            severity=level_for(score, s.levels),
+            agent_severity=level_for(win.agent_risk, s.levels),
+        )
+
+    def _recompute(self, win: _AgentWindow) -> None:
+        per_key: dict[str, list[float]] = {}
+        for _ts, _eid, kept in win.entries:
+            for key, contribution in kept:
+                per_key.setdefault(key, []).append(float(contribution))
+        totals = []
+        for key, values in per_key.items():
+            top = max(values)
+            total = top + self.settings.repeat_weight * (sum(values) - top)
+            totals.append((total, key, len(values)))
+        win.agent_risk = min(100, round(sum(t for t, _, _ in totals)))
+        totals.sort(key=lambda t: (-t[0], t[1]))
+        win.agent_factors = [
+            {"source": key.partition(":")[0], "id": key.partition(":")[2],
+             "contribution": round(total, 2), "count": count}
+            for total, key, count in totals[: self.settings.max_factors]
+        ]
+
+    def agent_risk(self, agent_id: str) -> int:
+        win = self._agents.get(agent_id)
+        return win.agent_risk if win else 0
+
+    # -- Stateful --------------------------------------------------------------------------
+
+    def load_state(self, agent_id: str, blob: Any | None) -> None:
+        if not blob:
+            self._agents.pop(agent_id, None)
+            return
+        win = _AgentWindow()
+        win.clock = float(blob.get("clock", -math.inf)) if blob.get("clock") is not None else -math.inf
+        entries = []
+        for item in blob.get("entries", [])[-self.settings.max_window_events:]:
+            ts, eid, kept = item
+            entries.append([float(ts), str(eid), [[str(k), float(c)] for k, c in kept][: self.settings.max_factors]])
+        win.entries = entries
+        win.ids = {e[1] for e in entries}
+        self._recompute(win)
+        self._agents[agent_id] = win
+
+    def dump_state(self, agent_id: str) -> Any | None:
+        win = self._agents.get(agent_id)
+        if win is None or not win.entries:
+            return None
+        return {"clock": win.clock, "entries": win.entries}
+
+    def dirty_agents(self) -> set[str]:
+        dirty, self._dirty = self._dirty, set()
+        return dirty
+
+    def forget(self, agent_id: str) -> None:
+        self._agents.pop(agent_id, None)
+        self._dirty.discard(agent_id)

@@ -225,9 +225,25 @@ class EnforcementSettings(_Section):
 
 
 class IncidentSettings(_Section):
-    """Incident store (pipeline/incidents)."""
+    """Incident tracking, the incident store, triage and evidence export (pipeline/incidents)."""
 
+    #: sqlite:///path.db (default, one WAL file) or postgresql://user@host/db[?schema=name]
     store_url: str = "sqlite:///.agentwatch/incidents.db"
+    #: an acknowledged-as-applied command with one of these actions marks the incident contained
+    containment_actions: list[str] = Field(default_factory=lambda: ["isolate"])
+    #: open incidents kept in a worker's memory per agent (older ones stay open in the store)
+    max_open_per_agent: int = Field(4, ge=1, le=64)
+    #: evidence events / findings kept per incident (more are counted, not kept)
+    max_evidence_events: int = Field(50, ge=1, le=10_000)
+    max_findings: int = Field(200, ge=1, le=100_000)
+    #: timeline entries per incident beyond which evidence events and findings are only counted
+    max_timeline_entries: int = Field(2000, ge=10, le=1_000_000)
+    #: an evidence event larger than this (JSON bytes) keeps its fields but long strings are cut
+    evidence_event_max_bytes: int = Field(4096, ge=512, le=1024 * 1024)
+    #: the analyst name CLI actions are recorded under when --by is not given
+    analyst: str | None = None
+    #: lifetime of the suppression created when an incident is marked false_positive
+    false_positive_suppression_seconds: float = Field(30 * 24 * 3600, gt=0)
 
 
 OutputFormat = Literal["json", "ocsf", "ecs", "cef"]

@@ -27,6 +27,7 @@ from pipeline.outputs.common import (
     VENDOR,
     agentwatch_meta,
     alert_factors,
+    alert_risk,
     alert_rule,
     attack_tags,
     record_severity,
@@ -182,7 +183,9 @@ def encode_alert(value: Mapping[str, Any]) -> bytes:
         ("start", to_ms(value.get("first_seen"))),
         ("end", to_ms(value.get("last_seen"))),
         ("cn1Label", "riskScore"),
-        ("cn1", value.get("risk_score")),
+        ("cn1", alert_risk(value)[0]),
+        ("cn2Label", "agentRisk"),
+        ("cn2", alert_risk(value)[1]),
         ("cs2Label", "eventIds"),
         ("cs2", ",".join(str(i) for i in ids[:50]) if isinstance(ids, list) else None),
         ("cs6Label", "detector"),
@@ -191,7 +194,7 @@ def encode_alert(value: Mapping[str, Any]) -> bytes:
     factors = _factors(alert_factors(value))
     if factors:
         ext += [("cs3Label", "riskFactors"), ("cs3", factors)]
-    _attack([value, *(value.get("attacks") or [])], ext)
+    _attack([value], ext)
     return _line(
         rule, name, record_severity("alerts", value), str(value.get("pipeline_version", "")), ext
     )

@@ -23,6 +23,7 @@ __all__ = [
     "VENDOR",
     "agentwatch_meta",
     "alert_factors",
+    "alert_risk",
     "alert_rule",
     "attack_tags",
     "attack_url",
@@ -109,16 +110,29 @@ def top_finding(findings: Iterable[Any]) -> Mapping[str, Any] | None:
 
 
 def attack_tags(items: Iterable[Any]) -> list[tuple[str | None, str | None]]:
-    """Distinct (technique, tactic) pairs of findings or alerts, in first-seen order."""
+    """Distinct (technique, tactic) pairs of findings or alerts, in first-seen order.
+
+    A finding has one ``technique``/``tactic``; an alert has ``techniques``/``tactics`` lists
+    (paired when the alert has exactly one tactic, listed separately otherwise).
+    """
     seen: dict[tuple[str | None, str | None], None] = {}
     for f in items:
         if not isinstance(f, Mapping):
             continue
         tech = f.get("technique") or None
         tac = f.get("tactic") or None
-        if tech is None and tac is None:
-            continue
-        seen.setdefault((str(tech) if tech else None, str(tac) if tac else None), None)
+        if tech is not None or tac is not None:
+            seen.setdefault((str(tech) if tech else None, str(tac) if tac else None), None)
+        techs = [str(t) for t in f.get("techniques") or () if t]
+        tacs = [str(t) for t in f.get("tactics") or () if t]
+        if len(tacs) == 1 and techs:
+            for t in techs:
+                seen.setdefault((t, tacs[0]), None)
+        else:
+            for t in techs:
+                seen.setdefault((t, None), None)
+            for t in tacs:
+                seen.setdefault((None, t), None)
     return list(seen)
 
 
@@ -145,8 +159,24 @@ def alert_rule(alert: Mapping[str, Any]) -> str:
 
 def alert_factors(alert: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """An alert's top risk factors (``{source, id, contribution, reason}``)."""
-    for key in ("top_factors", "risk_factors", "factors"):
-        v = alert.get(key)
+    risk = alert.get("risk")
+    candidates = [risk.get("factors")] if isinstance(risk, Mapping) else []
+    candidates += [alert.get(k) for k in ("top_factors", "risk_factors", "factors")]
+    for v in candidates:
         if isinstance(v, list):
             return [f for f in v if isinstance(f, Mapping)]
     return []
+
+
+def alert_risk(alert: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """(risk score of the alert's evidence, the agent's accumulated risk), 0-100 each."""
+    risk = alert.get("risk")
+    if isinstance(risk, Mapping):
+        score, agent = risk.get("score"), risk.get("agent_risk")
+    else:
+        score, agent = alert.get("risk_score"), alert.get("agent_risk")
+    ok = (int, float)
+    return (
+        float(score) if isinstance(score, ok) and not isinstance(score, bool) else None,
+        float(agent) if isinstance(agent, ok) and not isinstance(agent, bool) else None,
+    )

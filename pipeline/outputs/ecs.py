@@ -22,7 +22,7 @@ import orjson
 from pipeline.outputs.common import (
     PRODUCT,
     agentwatch_meta,
-    alert_factors,
+    alert_risk,
     alert_rule,
     attack_tags,
     attack_url,
@@ -185,10 +185,10 @@ def to_ecs_enriched(value: Mapping[str, Any]) -> dict[str, Any]:
 def to_ecs_alert(value: Mapping[str, Any]) -> dict[str, Any]:
     rule = alert_rule(value)
     severity = record_severity("alerts", value)
-    risk = value.get("risk_score")
+    risk, agent_risk = alert_risk(value)
     title = value.get("title") or value.get("reason") or rule
     doc: dict[str, Any] = {
-        "@timestamp": value.get("last_seen") or value.get("created_at"),
+        "@timestamp": value.get("updated_at") or value.get("last_seen") or value.get("created_at"),
         "ecs": {"version": ECS_VERSION},
         "message": title,
         "event": {
@@ -202,8 +202,8 @@ def to_ecs_alert(value: Mapping[str, Any]) -> dict[str, Any]:
             "module": PRODUCT,
             "provider": value.get("enforcement_point"),
             "severity": int(severity),
-            "risk_score": float(risk) if isinstance(risk, int | float) else None,
-            "risk_score_norm": float(risk) if isinstance(risk, int | float) else None,
+            "risk_score": risk,
+            "risk_score_norm": risk,
             "reason": value.get("reason"),
         },
         "rule": {
@@ -213,14 +213,14 @@ def to_ecs_alert(value: Mapping[str, Any]) -> dict[str, Any]:
             "description": value.get("reason"),
         },
         **_people(value),
-        "threat": _threat([value, *(value.get("attacks") or [])]),
+        "threat": _threat([value]),
         "agentwatch": {
             "severity": severity.label,
             "agent_id": value.get("agent_id"),
+            "agent_risk": agent_risk,
             "alert": dict(value),
         },
     }
-    doc["agentwatch"]["alert"]["top_factors"] = alert_factors(value) or None
     return _clean(doc)
 
 

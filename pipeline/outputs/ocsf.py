@@ -37,6 +37,7 @@ from pipeline.outputs.common import (
     VENDOR,
     agentwatch_meta,
     alert_factors,
+    alert_risk,
     alert_rule,
     attack_tags,
     attack_url,
@@ -495,14 +496,20 @@ def _alert_model(value: Mapping[str, Any]) -> Any:
     severity = record_severity("alerts", value)
     sev_id = SEVERITY_ID[severity]
     count = value.get("count") if isinstance(value.get("count"), int) else None
-    activity_id, activity = (2, "Update") if count and count > 1 else (1, "Create")
+    version = value.get("version") if isinstance(value.get("version"), int) else None
+    if value.get("status") == "closed":
+        activity_id, activity = 3, "Close"  # the grouping window ended: final version
+    elif (version or 1) > 1 or (version is None and (count or 0) > 1):
+        activity_id, activity = 2, "Update"
+    else:
+        activity_id, activity = 1, "Create"
     first = to_ms(value.get("first_seen"))
     last = to_ms(value.get("last_seen"))
     created = to_ms(value.get("created_at"))
     time_ms = last if last is not None else (created if created is not None else first)
     detector = str(value.get("detector") or "")
-    risk = value.get("risk_score")
-    risk_int = round(float(risk)) if isinstance(risk, int | float) else None
+    risk, _ = alert_risk(value)
+    risk_int = round(risk) if risk is not None else None
     factors = alert_factors(value)
     event_ids = [str(e) for e in value.get("event_ids") or () if e is not None]
     title = str(value.get("title") or value.get("reason") or rule)
@@ -518,7 +525,7 @@ def _alert_model(value: Mapping[str, Any]) -> Any:
             "type_id": 2 if detector.startswith("baseline") else 1,
             "type": "Behavioral" if detector.startswith("baseline") else "Rule",
         },
-        "attacks": _attacks([value, *(value.get("attacks") or [])]) or None,
+        "attacks": _attacks([value]) or None,
         "first_seen_time": first,
         "last_seen_time": last,
         "created_time": created,
@@ -539,7 +546,6 @@ def _alert_model(value: Mapping[str, Any]) -> Any:
             "agent_id",
             "owner",
             "enforcement_point",
-            "risk_score",
             "count",
             "first_seen",
             "last_seen",

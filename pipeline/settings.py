@@ -108,6 +108,47 @@ class BaselineSettings(_Section):
     enabled: bool = True
     warmup_events: int = Field(50, ge=0)
     warmup_hours: float = Field(24.0, ge=0)
+    #: baselines to switch off, by name (rate, novelty, time, sequence, volume, multivariate, peer)
+    disabled: list[str] = Field(default_factory=list)
+    #: forgetting: rate, volume and hour profiles lose half their weight in this many days
+    half_life_days: float = Field(7.0, gt=0)
+    #: an item (tool, host, destination...) unused this long counts as new again
+    novelty_memory_days: float = Field(30.0, gt=0)
+    #: per-agent caps (12 bytes each; least recently used evicted), bound memory under floods
+    max_items_per_agent: int = Field(256, ge=8, le=65536)
+    max_transitions_per_agent: int = Field(192, ge=8, le=65536)
+    #: distinct roles with their own profile; the rest share one "(other)" profile
+    max_roles: int = Field(64, ge=1, le=4096)
+    #: a new agent inherits its role's profile with this weight (in events/minutes)
+    role_prior_weight: float = Field(10.0, ge=0)
+    #: novelty strength (0-1) needed for a finding
+    novelty_min_score: float = Field(0.35, ge=0, le=1)
+    #: rate: fire above max(mean + rate_z*std, rate_ratio*mean, rate_min_per_minute)
+    rate_z: float = Field(4.0, gt=0)
+    rate_ratio: float = Field(3.0, ge=1)
+    rate_min_per_minute: float = Field(12.0, ge=1)
+    #: time: fire when the agent's share of activity near this hour is below this
+    time_min_share: float = Field(0.003, gt=0, lt=1)
+    #: sequence: fire on an unseen transition with smoothed probability below this
+    sequence_max_prob: float = Field(0.02, gt=0, lt=1)
+    sequence_min_from: int = Field(40, ge=1)
+    sequence_min_score: float = Field(0.4, ge=0, le=1)
+    #: volume: z-score (log space), ratio to typical and absolute floors
+    volume_z: float = Field(4.0, gt=0)
+    volume_min_ratio: float = Field(10.0, ge=1)
+    volume_min_bytes: int = Field(1_000_000, ge=0)
+    volume_min_rows: int = Field(1_000, ge=0)
+    #: multivariate (river HalfSpaceTrees per role): tail probability and minimum raw score
+    multivariate_tail: float = Field(0.001, gt=0, lt=1)
+    multivariate_min_raw: float = Field(0.6, ge=0, le=1)
+    multivariate_trees: int = Field(5, ge=1, le=50)
+    multivariate_height: int = Field(6, ge=1, le=12)
+    multivariate_window: int = Field(250, ge=10)
+    seed: int = 42
+    #: peer group: role size before peers are compared, z against the role, role hour share
+    peer_min_agents: int = Field(5, ge=2)
+    peer_z: float = Field(5.0, gt=0)
+    peer_min_share: float = Field(0.001, gt=0, lt=1)
 
 
 class RiskSettings(_Section):

@@ -1,0 +1,128 @@
+"""Builds the faust app of a worker: topics, the state table, the batch stage, timers, metrics.
+
+Reads top to bottom: the app, its topics, the state table, the stage, then the timers.
+``agentwatch worker`` runs it under faust's Worker (signals, graceful shutdown, logging).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import faust
+
+from pipeline.consumer import BatchTransport
+from pipeline.kafka import bootstrap_servers
+from pipeline.metrics import WorkerMetrics
+from pipeline.processor import Processor
+from pipeline.settings import Settings
+from pipeline.sink import KafkaSink
+from pipeline.stages.process import ProcessStage
+from pipeline.topics import STATE_TABLE
+
+__all__ = ["BatchApp", "create_app"]
+
+
+class BatchApp(faust.App):
+    """A faust App whose consumer delivers ``batch_topics`` to ``batch_handler`` in batches."""
+
+    batch_handler: Any = None
+    batch_topics: frozenset[str] = frozenset()
+    fetch_max_wait_ms: int | None = None
+
+    def _new_transport(self) -> Any:
+        return BatchTransport(self.conf.broker_consumer, self)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    processor: Processor | None = None,
+    metrics: WorkerMetrics | None = None,
+    serve_metrics: bool = True,
+) -> BatchApp:
+    w = settings.worker
+    n = settings.topics.partitions
+    w.data_dir.mkdir(parents=True, exist_ok=True)
+    app = BatchApp(
+        w.app_id,
+        broker=[f"kafka://{hp}" for hp in bootstrap_servers(settings.broker).split(",")],
+        store="memory://",
+        autodiscover=False,
+        web_enabled=False,
+        topic_partitions=n,
+        topic_replication_factor=settings.topics.replication_factor,
+        broker_session_timeout=w.session_timeout_seconds,
+        broker_heartbeat_interval=w.heartbeat_interval_seconds,
+        broker_commit_interval=w.commit_interval_seconds,
+        broker_max_poll_records=settings.stream.batch_max_events,
+        consumer_auto_offset_reset="earliest",
+        producer_linger=w.linger_ms / 1000.0,
+        producer_max_request_size=max(1_048_576, 4 * settings.stream.max_message_bytes),
+        table_standby_replicas=0,
+        datadir=str(w.data_dir),
+        stream_wait_empty=True,
+        logging_config=None,
+    )
+    app.fetch_max_wait_ms = w.fetch_max_wait_ms
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw", partitions=n)
+
+    actions, acks, control = topic("actions"), topic("acks"), topic("control")
+    for t in (actions, acks, control):
+        app.topics.add(t)
+
+    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    table = app.Table(STATE_TABLE, default=None, partitions=n, schema=raw,
+                      help="Per-agent state (dedup, baselines, risk, response, incidents) as JSON.")
+
+    metrics = metrics if metrics is not None else WorkerMetrics()
+    stage_holder: dict[str, ProcessStage] = {}
+    if processor is None:
+        from pipeline.components import build_processor
+
+        processor = build_processor(
+            settings, clock=time.time, state_loader=lambda a: stage_holder["stage"].load_state(a)
+        )
+    stage = ProcessStage(
+        processor, KafkaSink(app, settings), table, metrics,
+        actions_topic=actions.get_topic_name(), acks_topic=acks.get_topic_name(),
+        control_topic=control.get_topic_name(),
+    )
+    stage_holder["stage"] = stage
+    if processor.state_loader is None:
+        processor.state_loader = stage.load_state
+    app.batch_handler = stage.handle
+    app.batch_topics = frozenset({actions.get_topic_name(), acks.get_topic_name(), control.get_topic_name()})
+    app.stage = stage  # type: ignore[attr-defined]
+    app.metrics = metrics  # type: ignore[attr-defined]
+
+    @app.timer(1.0)
+    async def tick() -> None:
+        """Time-driven work: ack timeouts, command expiries, alert flushes."""
+        await stage.deliver(processor.tick(time.time()))
+
+    @app.timer(5.0)
+    async def report_lag() -> None:
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            if tp.topic != actions.get_topic_name():
+                continue
+            high = consumer.highwater(tp)
+            read = consumer._read_offset.get(tp)
+            if high is not None:
+                metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - ((read or -1) + 1)))
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
+        parts = {tp.partition for tp in revoked if tp.topic == actions.get_topic_name()}
+        if parts:
+            processor.drop_partitions(parts)
+
+    if serve_metrics and w.metrics_port:
+        @app.task
+        async def serve_metrics_endpoint() -> None:
+            metrics.serve(w.metrics_port)
+
+    return app

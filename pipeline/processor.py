@@ -1,0 +1,409 @@
+"""The processing core: raw input records in, output records out — no Kafka, no files.
+
+The live worker (``pipeline/stages``) and ``agentwatch replay`` both drive one
+:class:`Processor`; only the transport around it differs, so replay is not a second
+implementation. For each batch of action records, in order:
+
+1. decode and validate (``pipeline.validation``) — failures become dead letters;
+2. event-time check against the partition's clock (see *Event time* below);
+3. drop duplicates by ``event_id`` (per agent, bounded, part of the checkpointed agent state);
+4. detectors ``score_one`` -> findings; risk scorer -> risk; responder -> alerts and
+   enforcement commands; incident tracker -> incident records;
+5. the enriched record (event + risk + findings) for SIEMs;
+6. detectors ``learn_one`` — unless the agent has an open incident (no poisoning).
+
+*Event time.* Each partition has a clock: the largest ``ts`` accepted so far. An event more than
+``stream.max_lateness_seconds`` behind it or ``stream.max_lead_seconds`` ahead of it is
+dead-lettered as ``time_skew``; anything in between, including out-of-order events, is
+processed, and baselines treat a step back in time as zero elapsed time. The first event of a
+partition in a process sets its clock, so replaying last year's history works. Nothing here reads
+the wall clock except through the ``clock`` given to the responder and tracker: replay passes
+event time, so its output is byte-for-byte reproducible.
+
+*State.* Every part with per-agent state implements :class:`detectors.base.Stateful`. The
+processor loads an agent's state on its first event (through ``state_loader``), and after a
+batch :meth:`checkpoint` returns one JSON blob per changed agent for the caller to persist (the
+live stage writes them to a faust table, batched: one changelog record per changed agent per
+batch, not per event). At most ``stream.max_agents_in_memory`` agents stay in memory; the least
+recently seen are dropped after their state is checkpointed.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from detectors.base import Detector, Event, Finding, Stateful
+from pipeline.records import Output, deterministic_id, iso_time
+from pipeline.settings import Settings
+from pipeline.validation import ValidationFailure, decode_event
+
+__all__ = ["EventClock", "InputRecord", "Processor", "ProcessorStats"]
+
+PIPELINE_VERSION = "0.1.0"
+_CORE = "core"
+
+
+@dataclass(slots=True)
+class InputRecord:
+    """One raw message as read from Kafka or a replay file."""
+
+    value: bytes | None
+    key: bytes | None = None
+    topic: str = ""
+    partition: int = 0
+    offset: int = 0
+    timestamp_ms: int | None = None
+    line: int | None = None  # replay: 1-based line number in the input file
+
+
+@dataclass
+class ProcessorStats:
+    """Counters since start; the metrics module reads and exports them (no per-event calls)."""
+
+    events_in: int = 0
+    enriched: int = 0
+    duplicates: int = 0
+    dead_letters: dict[str, int] = field(default_factory=dict)
+    findings: dict[str, int] = field(default_factory=dict)
+    outputs: dict[str, int] = field(default_factory=dict)
+
+
+class EventClock:
+    """A clock that reads event time: replay's clock, so replays are reproducible."""
+
+    def __init__(self) -> None:
+        self.now_ts = 0.0
+
+    def __call__(self) -> float:
+        return self.now_ts
+
+
+class _AgentCore:
+    """Per-agent state the processor itself keeps: recent event ids for dedup."""
+
+    __slots__ = ("partition", "recent")
+
+    def __init__(self) -> None:
+        self.recent: OrderedDict[str, float] = OrderedDict()
+        self.partition = 0
+
+    def seen(self, event_id: str, ts: float, window: float, cap: int) -> bool:
+        """True if this id was seen recently; otherwise remember it. Bounded by ``cap`` ids
+        and by ``window`` seconds of event time."""
+        recent = self.recent
+        if event_id in recent:
+            return True
+        recent[event_id] = ts
+        while len(recent) > cap:
+            recent.popitem(last=False)
+        horizon = ts - window
+        while recent:
+            oldest_id, oldest_ts = next(iter(recent.items()))
+            if oldest_ts >= horizon or oldest_id == event_id:
+                break
+            recent.popitem(last=False)
+        return False
+
+    def dump(self) -> dict[str, Any]:
+        return {"p": self.partition, "ids": [[k, v] for k, v in self.recent.items()]}
+
+    @classmethod
+    def load(cls, blob: Any) -> _AgentCore:
+        core = cls()
+        if isinstance(blob, dict):
+            core.partition = int(blob.get("p", 0))
+            for item in blob.get("ids", ()):
+                if isinstance(item, list) and len(item) == 2:
+                    core.recent[str(item[0])] = float(item[1])
+        return core
+
+
+StateLoader = Callable[[str], Any | None]
+
+
+class Processor:
+    """Drives events through validation, dedup, detectors, risk, response and incidents."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        detectors: Iterable[Detector] = (),
+        scorer: Any | None = None,
+        responder: Any | None = None,
+        tracker: Any | None = None,
+        baselines: Any | None = None,
+        clock: Callable[[], float] | None = None,
+        state_loader: StateLoader | None = None,
+        enriched_extra: Callable[[Event], dict[str, Any]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.detectors = list(detectors)
+        self.scorer = scorer
+        self.responder = responder
+        self.tracker = tracker
+        self.baselines = baselines  # the baseline detector, also in ``detectors``: maturity, mark_normal
+        self.clock = clock if clock is not None else time.time
+        self.state_loader = state_loader
+        self.enriched_extra = enriched_extra
+        self.stats = ProcessorStats()
+        self._agents: OrderedDict[str, _AgentCore] = OrderedDict()
+        self._dirty: set[str] = set()
+        self._clocks: dict[int, float] = {}
+        self._stateful: dict[str, Stateful] = {}
+        for name, part in self._parts():
+            if isinstance(part, Stateful):
+                self._stateful[name] = part
+        s = settings.stream
+        self._max_bytes = s.max_message_bytes
+        self._lateness = s.max_lateness_seconds
+        self._lead = s.max_lead_seconds
+        self._dedup_cap = s.dedup_ids_per_agent
+        self._dedup_window = s.dedup_window_seconds
+        self._max_agents = s.max_agents_in_memory
+
+    def _parts(self) -> list[tuple[str, Any]]:
+        parts: list[tuple[str, Any]] = [(f"det:{d.name}", d) for d in self.detectors]
+        for name, part in (("risk", self.scorer), ("response", self.responder), ("incidents", self.tracker)):
+            if part is not None:
+                parts.append((name, part))
+        return parts
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _agent(self, agent_id: str, partition: int) -> _AgentCore:
+        core = self._agents.get(agent_id)
+        if core is not None:
+            self._agents.move_to_end(agent_id)
+            return core
+        blob = self.state_loader(agent_id) if self.state_loader is not None else None
+        parts = blob if isinstance(blob, dict) else {}
+        core = _AgentCore.load(parts.get(_CORE))
+        core.partition = partition
+        for name, part in self._stateful.items():
+            part.load_state(agent_id, parts.get(name))
+        self._agents[agent_id] = core
+        return core
+
+    def checkpoint(self) -> dict[str, tuple[int, dict[str, Any]]]:
+        """State blobs of every agent changed since the last checkpoint: ``{agent_id: (partition,
+        blob)}``. The caller persists them (table, file) before committing input offsets."""
+        dirty = set(self._dirty)
+        self._dirty.clear()
+        for part in self._stateful.values():
+            dirty |= part.dirty_agents()
+        out: dict[str, tuple[int, dict[str, Any]]] = {}
+        for agent_id in dirty:
+            core = self._agents.get(agent_id)
+            if core is None:
+                continue
+            blob: dict[str, Any] = {_CORE: core.dump()}
+            for name, part in self._stateful.items():
+                value = part.dump_state(agent_id)
+                if value is not None:
+                    blob[name] = value
+            out[agent_id] = (core.partition, blob)
+        return out
+
+    def evict(self) -> list[str]:
+        """Drop the least recently seen agents beyond the memory cap. Call after persisting
+        :meth:`checkpoint`; their state reloads from the table on their next event."""
+        evicted = []
+        while len(self._agents) > self._max_agents:
+            agent_id, _ = self._agents.popitem(last=False)
+            for part in self._stateful.values():
+                part.forget(agent_id)
+            evicted.append(agent_id)
+        return evicted
+
+    def drop_partitions(self, partitions: set[int]) -> None:
+        """Forget in-memory state of agents on partitions this worker no longer owns."""
+        for agent_id in [a for a, c in self._agents.items() if c.partition in partitions]:
+            del self._agents[agent_id]
+            for part in self._stateful.values():
+                part.forget(agent_id)
+        for p in partitions:
+            self._clocks.pop(p, None)
+
+    @property
+    def agents_tracked(self) -> int:
+        return len(self._agents)
+
+    # -- processing --------------------------------------------------------------------------
+
+    def process_actions(self, records: Iterable[InputRecord]) -> list[Output]:
+        out: list[Output] = []
+        for rec in records:
+            self._process_one(rec, out)
+        counts = self.stats.outputs
+        for o in out:
+            counts[o.kind] = counts.get(o.kind, 0) + 1
+        return out
+
+    def _process_one(self, rec: InputRecord, out: list[Output]) -> None:
+        stats = self.stats
+        stats.events_in += 1
+        result = decode_event(rec.value, self._max_bytes)
+        if isinstance(result, ValidationFailure):
+            out.append(self._dead_letter(rec, result))
+            return
+        event = result
+        ts = event.ts
+        clock = self._clocks.get(rec.partition)
+        if clock is not None:
+            if ts < clock - self._lateness:
+                out.append(self._dead_letter(rec, ValidationFailure(
+                    "time_skew", f"ts {event.data['ts']} is {clock - ts:.0f}s behind the stream clock "
+                    f"{iso_time(clock)} (limit {self._lateness:.0f}s)")))
+                return
+            if ts > clock + self._lead:
+                out.append(self._dead_letter(rec, ValidationFailure(
+                    "time_skew", f"ts {event.data['ts']} is {ts - clock:.0f}s ahead of the stream clock "
+                    f"{iso_time(clock)} (limit {self._lead:.0f}s)")))
+                return
+            if ts > clock:
+                self._clocks[rec.partition] = ts
+        else:
+            self._clocks[rec.partition] = ts
+        if isinstance(self.clock, EventClock):
+            self.clock.now_ts = max(self.clock.now_ts, ts)
+        agent_id = event.agent_id
+        core = self._agent(agent_id, rec.partition)
+        core.partition = rec.partition
+        if core.seen(event.event_id, ts, self._dedup_window, self._dedup_cap):
+            stats.duplicates += 1
+            return
+        self._dirty.add(agent_id)
+
+        findings: list[Finding] = []
+        for det in self.detectors:
+            findings.extend(det.score_one(event))
+        if findings:
+            fstats = stats.findings
+            for f in findings:
+                fstats[f.detector] = fstats.get(f.detector, 0) + 1
+        risk = self.scorer.assess(event, findings) if self.scorer is not None else None
+        response: list[Output] = []
+        if self.responder is not None:
+            maturity = self.baselines.maturity(agent_id) if self.baselines is not None else None
+            response = self.responder.on_event(event, findings, risk, maturity=maturity)
+        out.append(self._enriched(event, findings, risk))
+        if response:
+            out.extend(response)
+        if self.tracker is not None:
+            out.extend(self.tracker.on_outputs(event, response))
+        stats.enriched += 1
+
+        if self.tracker is None or not self.tracker.has_open(agent_id):
+            for det in self.detectors:
+                det.learn_one(event)
+
+    def _enriched(self, event: Event, findings: list[Finding], risk: Any) -> Output:
+        meta: dict[str, Any] = {
+            "record_id": deterministic_id("enr_", event.agent_id, event.event_id),
+            "risk_score": 0,
+            "agent_risk": 0,
+            "risk_factors": [],
+            "findings": [f.to_dict() for f in findings],
+            "processed_at": iso_time(self.clock()),
+            "pipeline_version": PIPELINE_VERSION,
+        }
+        if risk is not None:
+            r = risk.to_dict()
+            meta["risk_score"] = r.get("score", 0)
+            meta["agent_risk"] = r.get("agent_risk", 0)
+            meta["risk_factors"] = r.get("factors", [])
+        if self.enriched_extra is not None:
+            meta.update(self.enriched_extra(event))
+        value = dict(event.data)
+        value["agentwatch"] = meta
+        return Output("enriched", event.agent_id, value)
+
+    def _dead_letter(self, rec: InputRecord, failure: ValidationFailure) -> Output:
+        counts = self.stats.dead_letters
+        counts[failure.code] = counts.get(failure.code, 0) + 1
+        raw = rec.value or b""
+        value: dict[str, Any] = {
+            "dead_letter_id": deterministic_id("dlq_", rec.topic, rec.partition, rec.offset, rec.line, raw),
+            "error_code": failure.code,
+            "reason": failure.reason,
+            "source": {"topic": rec.topic, "partition": rec.partition, "offset": rec.offset},
+            "original_b64": base64.b64encode(raw).decode("ascii"),
+            "original_key_b64": base64.b64encode(rec.key).decode("ascii") if rec.key is not None else None,
+            "original_size": len(raw),
+        }
+        if rec.line is not None:
+            value["source"]["line"] = rec.line
+        if rec.timestamp_ms is not None:
+            value["source"]["timestamp"] = iso_time(rec.timestamp_ms / 1000.0)
+        key = rec.key.decode("utf-8", "replace") if rec.key is not None else None
+        return Output("dlq", key, value)
+
+    # -- other inputs ------------------------------------------------------------------------
+
+    def process_acks(self, acks: Iterable[dict[str, Any]]) -> list[Output]:
+        """Acknowledgements from enforcement points (already decoded and validated)."""
+        out: list[Output] = []
+        for ack in acks:
+            agent_id = str(ack.get("agent_id", ""))
+            if agent_id:
+                self._agent(agent_id, self._agents[agent_id].partition if agent_id in self._agents else 0)
+                self._dirty.add(agent_id)
+            if self.responder is not None:
+                out.extend(self.responder.on_ack(ack))
+            if self.tracker is not None:
+                out.extend(self.tracker.on_ack(ack))
+        return out
+
+    def process_control(self, messages: Iterable[dict[str, Any]]) -> list[Output]:
+        """Analyst decisions (release, suppression, incident updates), already validated."""
+        out: list[Output] = []
+        for msg in messages:
+            agent_id = str(msg.get("agent_id", ""))
+            if agent_id:
+                self._agent(agent_id, self._agents[agent_id].partition if agent_id in self._agents else 0)
+                self._dirty.add(agent_id)
+            if self.responder is not None:
+                out.extend(self.responder.on_control(msg))
+            if self.tracker is not None:
+                out.extend(self.tracker.on_control(msg))
+            payload = msg.get("payload") or {}
+            if (
+                self.baselines is not None
+                and msg.get("type") == "incident_update"
+                and payload.get("status") == "false_positive"
+            ):
+                events = []
+                for data in payload.get("evidence_events") or ():
+                    result = decode_event_dict(data)
+                    if result is not None:
+                        events.append(result)
+                if events:
+                    self.baselines.mark_normal(agent_id, events)
+        return out
+
+    def tick(self, now: float) -> list[Output]:
+        """Time-driven work (ack timeouts, expiries, alert window flushes)."""
+        out: list[Output] = []
+        if self.responder is not None:
+            produced = self.responder.on_tick(now)
+            out.extend(produced)
+            if self.tracker is not None and produced:
+                out.extend(self.tracker.on_outputs(None, produced))
+        return out
+
+
+def decode_event_dict(data: Any) -> Event | None:
+    """An Event from an already-decoded dict, or None if it is not a valid event."""
+    from pipeline.validation import validate_event
+
+    try:
+        ts = validate_event(data)
+    except ValidationFailure:
+        return None
+    return Event(data=data, ts=ts)

@@ -1,0 +1,70 @@
+"""Turns :class:`~pipeline.records.Output` records into Kafka messages and sends them.
+
+Encoding is per output kind and format (``pipeline.outputs`` for SIEM formats; orjson by default).
+All sends of a batch are started first and awaited together: no per-event await.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from pipeline.records import Output
+from pipeline.settings import Settings
+
+__all__ = ["Encoders", "KafkaSink"]
+
+_KIND_TOPIC = {
+    "enriched": "enriched",
+    "alerts": "alerts",
+    "enforcement": "enforcement",
+    "incidents": "incidents",
+    "dlq": "dlq",
+}
+
+
+def _json(value: dict[str, Any]) -> bytes:
+    return orjson.dumps(value)
+
+
+class Encoders:
+    """One encoder per output kind, chosen by ``settings.outputs``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._by_kind: dict[str, Callable[[dict[str, Any]], bytes]] = {}
+        formats = {"enriched": settings.outputs.enriched_format, "alerts": settings.outputs.alerts_format}
+        for kind in _KIND_TOPIC:
+            fmt = formats.get(kind, "json")
+            if fmt == "json":
+                self._by_kind[kind] = _json
+            else:
+                from pipeline.outputs import encoder_for
+
+                self._by_kind[kind] = encoder_for(kind, fmt)
+
+    def encode(self, out: Output) -> bytes:
+        return self._by_kind[out.kind](out.value)
+
+
+class KafkaSink:
+    """Sends outputs through a faust app's producer; ``send`` returns once all are delivered."""
+
+    def __init__(self, app: Any, settings: Settings) -> None:
+        self.app = app
+        self.encoders = Encoders(settings)
+        self.topics = {kind: settings.topic(name) for kind, name in _KIND_TOPIC.items()}
+
+    async def send(self, outputs: Sequence[Output]) -> None:
+        if not outputs:
+            return
+        producer = self.app.producer
+        topics = self.topics
+        encode = self.encoders.encode
+        futures = []
+        for out in outputs:
+            key = out.key.encode("utf-8") if out.key is not None else None
+            futures.append(await producer.send(topics[out.kind], key, encode(out), None, None, None))
+        await asyncio.gather(*futures)

@@ -1,0 +1,112 @@
+"""The processing stage: one batch of input records -> processor -> outputs -> state checkpoint.
+
+Called by :class:`~pipeline.consumer.BatchConsumer` with every record fetched for the action, ack
+and control topics. It returns only when every output of the batch is delivered and the changed
+agents' state is written to the state table, so acknowledging the batch's offsets afterwards is
+at-least-once safe.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from pipeline.metrics import WorkerMetrics
+from pipeline.processor import InputRecord, Processor
+from pipeline.records import Output
+from pipeline.sink import KafkaSink
+
+__all__ = ["ProcessStage"]
+
+
+class ProcessStage:
+    def __init__(
+        self,
+        processor: Processor,
+        sink: KafkaSink,
+        table: Any,
+        metrics: WorkerMetrics,
+        *,
+        actions_topic: str,
+        acks_topic: str,
+        control_topic: str,
+    ) -> None:
+        self.processor = processor
+        self.sink = sink
+        self.table = table
+        self.metrics = metrics
+        self.actions_topic = actions_topic
+        self.acks_topic = acks_topic
+        self.control_topic = control_topic
+
+    def load_state(self, agent_id: str) -> Any | None:
+        """State loader for the processor: the agent's blob from the local table store."""
+        raw = self.table.data.get(agent_id.encode("utf-8"))
+        if raw is None:
+            return None
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None  # a corrupt blob starts the agent afresh rather than stopping the worker
+
+    async def handle(self, batch: Mapping[Any, Sequence[Any]]) -> None:
+        started = time.perf_counter()
+        processor = self.processor
+        outputs: list[Output] = []
+        oldest_ms: int | None = None
+        for tp, records in batch.items():
+            if tp.topic == self.actions_topic:
+                inputs = [
+                    InputRecord(r.value, r.key, tp.topic, tp.partition, r.offset, r.timestamp)
+                    for r in records
+                ]
+                ts0 = records[0].timestamp
+                if ts0 is not None and (oldest_ms is None or ts0 < oldest_ms):
+                    oldest_ms = ts0
+                outputs.extend(processor.process_actions(inputs))
+            elif tp.topic == self.acks_topic:
+                outputs.extend(processor.process_acks(self._decode(records, tp, outputs)))
+            elif tp.topic == self.control_topic:
+                outputs.extend(processor.process_control(self._decode(records, tp, outputs)))
+        await self.deliver(outputs)
+        elapsed = time.perf_counter() - started
+        self.metrics.record_batch(processor.stats, outputs, elapsed)
+        if oldest_ms is not None:
+            self.metrics.latency.observe(max(0.0, time.time() - oldest_ms / 1000.0))
+
+    async def deliver(self, outputs: list[Output]) -> None:
+        """Send outputs, then checkpoint changed agent state (one changelog record per agent)."""
+        await self.sink.send(outputs)
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        table = self.table
+        for agent_id, (partition, blob) in self.processor.checkpoint().items():
+            key = agent_id.encode("utf-8")
+            value = orjson.dumps(blob)
+            table.data[key] = value
+            table.send_changelog(partition, key, value, key_serializer="raw", value_serializer="raw")
+        self.processor.evict()
+        self.metrics.agents.set(self.processor.agents_tracked)
+
+    def _decode(self, records: Sequence[Any], tp: Any, outputs: list[Output]) -> list[dict[str, Any]]:
+        """JSON objects with an agent_id; anything else becomes a dead letter."""
+        from pipeline.validation import ValidationFailure
+
+        good: list[dict[str, Any]] = []
+        for r in records:
+            try:
+                value = orjson.loads(r.value) if r.value else None
+            except orjson.JSONDecodeError:
+                value = None
+            if isinstance(value, dict) and isinstance(value.get("agent_id"), str):
+                good.append(value)
+                continue
+            failure = ValidationFailure("not_json" if value is None else "schema_violation",
+                                        f"{tp.topic} message is not a JSON object with an agent_id")
+            outputs.append(self.processor._dead_letter(
+                InputRecord(r.value, r.key, tp.topic, tp.partition, r.offset, r.timestamp), failure))
+        return good

@@ -1,0 +1,1 @@
+"""The enforcement-point SDK: publish agent actions, receive and verify isolation commands."""

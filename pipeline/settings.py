@@ -252,8 +252,6 @@ class EnforcementSettings(_Section):
     max_command_age_seconds: float = Field(300, gt=0)
     #: key rotation: the previous public key keeps verifying this long after a rotation
     rotation_overlap_seconds: float = Field(24 * 3600, ge=0)
-    #: analysts' control messages (release, suppression, incident_update); topic prefix applies
-    control_topic: str = "agent.control"
 
     @field_validator("triggers", "ttl_seconds")
     @classmethod

@@ -1,0 +1,348 @@
+"""What the baselines look at in one event, extracted once (no regex: plain string scans).
+
+:func:`extract` returns :class:`Features`: the action symbol (kind + tool), the items whose first
+use matters — tool, binary, target host, table, path prefix and argument values naming a
+destination (recipient address and its domain, account/IBAN, URL domain, channel, share-with user)
+— plus hour bin, minute and volume. Everything is bounded: at most :data:`MAX_ITEMS` items per
+event and only the first :data:`SCAN_CHARS` characters of a command are scanned, because the
+agent (possibly an attacker) controls all of it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["CATEGORIES", "CATEGORY_LABEL", "Features", "extract"]
+
+MAX_ITEMS = 12
+SCAN_CHARS = 2048
+MAX_ARG_VALUES = 48
+PATH_DEPTH = 2
+
+#: item categories; the index is the slot in per-agent per-category arrays
+CATEGORIES = (
+    "tool",
+    "binary",
+    "host",
+    "table",
+    "path",
+    "recipient",
+    "recipient_domain",
+    "account",
+    "url_domain",
+    "channel",
+    "share_user",
+)
+CAT_INDEX = {c: i for i, c in enumerate(CATEGORIES)}
+#: how an analyst reads each category in a sentence ("first use of <label> `x`")
+CATEGORY_LABEL = {
+    "tool": "tool",
+    "binary": "binary",
+    "host": "target host",
+    "table": "table",
+    "path": "path",
+    "recipient": "recipient",
+    "recipient_domain": "recipient domain",
+    "account": "account",
+    "url_domain": "URL domain",
+    "channel": "channel",
+    "share_user": "share-with user",
+}
+DESTINATIONS = frozenset(
+    {"recipient", "recipient_domain", "account", "url_domain", "channel", "share_user"}
+)
+
+_WRAPPERS = frozenset({"sudo", "env", "nohup", "time", "nice", "timeout", "exec", "command", "xargs"})
+_SEPARATORS = ("&&", "||", "|", ";", "$(", "`", "\n")
+_SQL_TABLE_AFTER = frozenset({"from", "join", "into", "update", "table"})
+_SQL_SKIP = frozenset({"select", "(", "only", "if", "exists", "not", "lateral"})
+_URL_END = "/?#:\"' )]>,;|&\\\n\t"
+
+# argument names that say "this value is a destination"
+_ARG_RECIPIENT = ("recipient", "to", "cc", "bcc", "email", "address", "reply_to", "send_to")
+_ARG_ACCOUNT = ("account", "iban", "beneficiary", "payee", "routing", "wallet", "bic", "swift")
+_ARG_URL = ("url", "endpoint", "webhook", "link", "uri", "callback", "host", "domain")
+_ARG_CHANNEL = ("channel", "room", "chat", "topic", "queue")
+_ARG_SHARE = ("share_with", "shared_with", "grantee", "invitee", "collaborator", "member", "user", "assignee")
+
+
+@dataclass(slots=True)
+class Features:
+    kind: str
+    tool: str
+    symbol: str  # "kind:tool", the unit of the transition model
+    items: list[tuple[str, str]] = field(default_factory=list)  # (category, value)
+    hour_bin: int = 0  # hour of day (UTC) + 24 on Saturday/Sunday
+    hour_index: int = 0  # hours since the epoch
+    minute: int = 0  # minutes since the epoch
+    day: int = 0  # days since the epoch
+    log_bytes: float | None = None
+    log_rows: float | None = None
+    bytes_out: int | None = None
+    rows: int | None = None
+    denied: bool = False
+
+
+def _clean(value: str, limit: int = 200) -> str:
+    return value.strip().strip("\"'`").lower()[:limit]
+
+
+def _host_of_url(text: str, start: int) -> str:
+    end = len(text)
+    for ch in _URL_END:
+        j = text.find(ch, start, end)
+        if j != -1:
+            end = j
+    host = text[start:end]
+    at = host.rfind("@")
+    if at != -1:
+        host = host[at + 1 :]
+    return host.strip(".").lower()[:253]
+
+
+def _url_hosts(text: str, out: list[str], limit: int = 3) -> None:
+    pos = 0
+    while len(out) < limit:
+        j = text.find("://", pos)
+        if j == -1:
+            return
+        host = _host_of_url(text, j + 3)
+        if host and host not in out:
+            out.append(host)
+        pos = j + 3
+
+
+def _domain(host: str) -> str:
+    """Registrable-ish domain: the last two labels (three when the second-level is short,
+    e.g. ``co.uk``). Good enough to group subdomains; not a public-suffix lookup."""
+    parts = host.split(".")
+    if len(parts) <= 2 or _is_ip(host):
+        return host
+    if len(parts[-2]) <= 3 and len(parts[-1]) == 2:
+        return ".".join(parts[-3:])
+    return ".".join(parts[-2:])
+
+
+def _is_ip(host: str) -> bool:
+    return host.replace(".", "").isdigit() or ":" in host
+
+
+def _path_prefix(path: str) -> str:
+    path = path.strip().strip("\"'")
+    if path.startswith("~/"):
+        return "~"
+    if not path.startswith("/"):
+        return ""
+    parts = [p for p in path.split("/") if p][:PATH_DEPTH]
+    if len(parts) == PATH_DEPTH and "." in parts[-1]:
+        parts = parts[:-1]  # "/etc/passwd" -> "/etc", a file is not a directory prefix
+    return "/" + "/".join(parts) if parts else "/"
+
+
+def _split_commands(command: str) -> list[str]:
+    segments = [command]
+    for sep in _SEPARATORS:
+        if sep in command:
+            segments = [part for seg in segments for part in seg.split(sep)]
+    return segments
+
+
+def _binaries(command: str, out: list[str], limit: int = 4) -> None:
+    for seg in _split_commands(command):
+        for tok in seg.split():
+            if "=" in tok and not tok.startswith(("/", ".", "-")):
+                continue  # VAR=value prefix
+            name = tok.rsplit("/", 1)[-1].lower()
+            if name in _WRAPPERS or name.startswith("-") or not name:
+                continue
+            name = name.strip("\"'()`{}")[:64]
+            if name and name not in out:
+                out.append(name)
+            break
+        if len(out) >= limit:
+            return
+
+
+def _sql_tables(command: str, out: list[str], limit: int = 4) -> None:
+    toks = command.lower().replace(",", " , ").replace("(", " ( ").replace(";", " ").split()
+    for i, tok in enumerate(toks):
+        if tok in _SQL_TABLE_AFTER:
+            for nxt in toks[i + 1 : i + 4]:
+                if nxt in _SQL_SKIP:
+                    continue
+                name = nxt.strip("\"'`[]")[:128]
+                if name and name[0].isalpha() and name not in out:
+                    out.append(name)
+                break
+            if len(out) >= limit:
+                return
+
+
+_KEY_NAMES = (
+    ("account", _ARG_ACCOUNT),
+    ("url", _ARG_URL),
+    ("channel", _ARG_CHANNEL),
+    ("share", _ARG_SHARE),
+    ("recipient", _ARG_RECIPIENT),
+)
+_KEY_CACHE: dict[str, str] = {}
+
+
+def _key_class(key: str) -> str:
+    """What an argument name says its value is ("" for nothing): ``to`` and ``reply_to`` are
+    recipients, ``iban``/``payee_account`` accounts... Memoised (argument names repeat)."""
+    c = _KEY_CACHE.get(key)
+    if c is None:
+        c = ""
+        first, _, _ = key.partition("_")
+        last = key.rpartition("_")[2]
+        for cls, names in _KEY_NAMES:
+            if key in names or first in names or last in names:
+                c = cls
+                break
+        if len(_KEY_CACHE) < 4096:  # bounded: argument names are attacker-controlled
+            _KEY_CACHE[key] = c
+    return c
+
+
+def _arg_items(args: Any, items: list[tuple[str, str]]) -> None:
+    """Destinations named by tool-call arguments, by key name or by the value's shape."""
+    stack: list[tuple[str, Any, int]] = [("", args, 0)]
+    seen = 0
+    while stack and seen < MAX_ARG_VALUES:
+        key, value, depth = stack.pop()
+        seen += 1
+        if isinstance(value, str):
+            if not value:
+                continue
+        elif isinstance(value, dict):
+            if depth < 3:
+                n = 0
+                for k, v in value.items():
+                    stack.append((str(k).lower()[:64], v, depth + 1))
+                    n += 1
+                    if n >= MAX_ARG_VALUES:
+                        break
+            continue
+        elif isinstance(value, list):
+            if depth < 3:
+                for v in value[:16]:
+                    stack.append((key, v, depth + 1))
+            continue
+        else:
+            continue
+        kc = _key_class(key)
+        has_at = "@" in value
+        has_url = "://" in value
+        if not (kc or has_at or has_url or (len(value) >= 15 and value[:2].isalpha())):
+            continue  # the common case: an id, a body, a number as text
+        low = _clean(value[:SCAN_CHARS], 320)
+        if has_at and not has_url and " " not in low and "." in low.rsplit("@", 1)[-1]:
+            addr = low.strip("<>")
+            items.append(("recipient", addr))
+            items.append(("recipient_domain", _domain(addr.rsplit("@", 1)[-1])))
+        elif has_url:
+            hosts: list[str] = []
+            _url_hosts(value[:SCAN_CHARS], hosts, 2)
+            for host in hosts:
+                items.append(("url_domain", _domain(host)))
+        elif _looks_like_iban(low) or (kc == "account" and len(low) <= 64):
+            items.append(("account", low.replace(" ", "")))
+        elif kc == "url" and "." in low and " " not in low:
+            items.append(("url_domain", _domain(low.split("/", 1)[0])))
+        elif kc == "channel" and len(low) <= 128:
+            items.append(("channel", low))
+        elif kc == "share" and len(low) <= 128:
+            items.append(("share_user", low))
+        elif kc == "recipient" and len(low) <= 128 and " " not in low:
+            items.append(("recipient", low))
+
+
+def _looks_like_iban(text: str) -> bool:
+    s = text.replace(" ", "")
+    return (
+        15 <= len(s) <= 34 and s[:2].isalpha() and s[2:4].isdigit() and s.isalnum()
+    )
+
+
+def extract(data: dict[str, Any], ts: float) -> Features:
+    action = data.get("action") or {}
+    kind = str(action.get("kind") or "")[:32].lower()
+    tool = _clean(str(action.get("tool") or ""), 128)
+    command = str(action.get("command") or "")[:SCAN_CHARS]
+    target = action.get("target")
+    target = str(target)[:SCAN_CHARS] if target is not None else ""
+    items: list[tuple[str, str]] = [("tool", f"{kind}:{tool}")]
+
+    if kind == "shell":
+        bins: list[str] = []
+        _binaries(command, bins)
+        items.extend(("binary", b) for b in bins)
+        for tok in command.split()[:64]:
+            if tok.startswith(("/", "~/")) and len(tok) > 1:
+                prefix = _path_prefix(tok)
+                if prefix and ("path", prefix) not in items:
+                    items.append(("path", prefix))
+    elif kind == "sql":
+        tables: list[str] = []
+        if target and " " not in target.strip():
+            tables.append(_clean(target, 128))
+        _sql_tables(command, tables)
+        items.extend(("table", t) for t in tables)
+    elif kind == "file" and target:
+        prefix = _path_prefix(target)
+        if prefix:
+            items.append(("path", prefix))
+
+    hosts: list[str] = []
+    if target:
+        if "://" in target:
+            _url_hosts(target, hosts, 1)
+        elif kind in ("shell", "http") and " " not in target and "/" not in target and "." in target:
+            hosts.append(target.strip().lower().split(":", 1)[0].rsplit("@", 1)[-1][:253])
+    if kind in ("shell", "http") and "://" in command:
+        _url_hosts(command, hosts, 3)
+    items.extend(("host", h) for h in hosts if h)
+
+    args = action.get("args")
+    if isinstance(args, dict) and args:
+        _arg_items(args, items)
+    elif kind == "tool_call" and target and "@" in target and " " not in target.strip():
+        addr = _clean(target, 320)
+        items.append(("recipient", addr))
+        items.append(("recipient_domain", _domain(addr.rsplit("@", 1)[-1])))
+
+    # dedup, keep order, bound
+    uniq: list[tuple[str, str]] = []
+    for it in items:
+        if it[1] and it not in uniq:
+            uniq.append(it)
+            if len(uniq) >= MAX_ITEMS:
+                break
+
+    t = int(ts)
+    day = t // 86400
+    hour = (t // 3600) % 24
+    weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    f = Features(
+        kind=kind,
+        tool=tool,
+        symbol=f"{kind}:{tool}",
+        items=uniq,
+        hour_bin=hour + (24 if weekday >= 5 else 0),
+        hour_index=t // 3600,
+        minute=t // 60,
+        day=day,
+        denied=str(data.get("decision") or "") in ("deny", "denied"),
+    )
+    b = action.get("bytes_out")
+    if isinstance(b, int | float) and not isinstance(b, bool) and b >= 0 and math.isfinite(b):
+        f.bytes_out = int(b)
+        f.log_bytes = math.log1p(b)
+    r = action.get("rows")
+    if isinstance(r, int | float) and not isinstance(r, bool) and r >= 0 and math.isfinite(r):
+        f.rows = int(r)
+        f.log_rows = math.log1p(r)
+    return f

@@ -1,0 +1,172 @@
+"""Multivariate: river's HalfSpaceTrees over the per-event signals of the other baselines.
+
+One model per role, never one per agent (a default HalfSpaceTrees costs ~1.3 MB: 10,000 agents
+would take 12 GB). The features are per-agent *relative* signals in [0, 1] — how unusual the hour
+is for this agent, the minute's count over the agent's mean, the volume z, how new the items are,
+how improbable the transition, whether the action was denied, absolute volume — so one shared
+model learns what combinations are normal for the role while each agent is judged against itself.
+
+Raw HST scores are not comparable across roles or over time, so they are calibrated: each role
+keeps a decayed 50-bin histogram of the raw scores it learned, and the finding's test is the tail
+probability (the share of learned actions scoring at least as high) <= ``multivariate_tail``.
+Only mature agents teach the model (warm-up noise would teach it that everything is new).
+
+The model serialises to JSON without pickle (loading a pickle from a Kafka table would let
+whoever can write the changelog run code): the tree structure is rebuilt from the seed and the
+node masses restored in depth-first order; a checksum of the split thresholds guards against a
+river version that builds trees differently.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from river.anomaly import HalfSpaceTrees
+
+from detectors.base import Finding
+from detectors.baselines.common import Obs, make_finding
+
+__all__ = ["FEATURES", "MultivariateBaseline", "hst_from_json", "hst_to_json"]
+
+FEATURES = ("bytes", "deny", "novel", "rate", "seq", "time", "vol")
+LABELS = {
+    "bytes": "large volume",
+    "deny": "denied by policy",
+    "novel": "new items",
+    "rate": "high rate",
+    "seq": "unusual sequence",
+    "time": "unusual hour",
+    "vol": "volume above norm",
+}
+BINS = 50
+HIST_MAX = 100_000.0
+
+
+def _nodes(tree: Any) -> list[Any]:
+    return list(tree.iter_dfs())
+
+
+def hst_to_json(hst: HalfSpaceTrees) -> dict[str, Any]:
+    built = bool(hst.trees)
+    masses: list[list[int]] = []
+    thr = 0.0
+    if built:
+        for tree in hst.trees:
+            flat: list[int] = []
+            for node in _nodes(tree):
+                flat.append(int(node.l_mass))
+                flat.append(int(node.r_mass))
+                thr += float(getattr(node, "threshold", 0.0))
+            masses.append(flat)
+    return {
+        "n_trees": hst.n_trees,
+        "height": hst.height,
+        "window": hst.window_size,
+        "seed": hst.seed,
+        "built": built,
+        "counter": hst.counter,
+        "first_window": hst._first_window,
+        "thr": round(thr, 9),
+        "mass": masses,
+    }
+
+
+def new_hst(n_trees: int, height: int, window: int, seed: int) -> HalfSpaceTrees:
+    return HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window, seed=seed)
+
+
+def hst_from_json(blob: dict[str, Any]) -> HalfSpaceTrees:
+    hst = new_hst(int(blob["n_trees"]), int(blob["height"]), int(blob["window"]), int(blob["seed"]))
+    if blob["built"]:
+        hst.learn_one(dict.fromkeys(FEATURES, 0.0))  # builds the trees exactly as the seed did
+        thr = 0.0
+        if len(blob["mass"]) != len(hst.trees):
+            raise ValueError("multivariate model: tree count mismatch")
+        for tree, flat in zip(hst.trees, blob["mass"], strict=True):
+            nodes = _nodes(tree)
+            if len(flat) != 2 * len(nodes):
+                raise ValueError("multivariate model: tree shape mismatch")
+            for i, node in enumerate(nodes):
+                node.l_mass = int(flat[2 * i])
+                node.r_mass = int(flat[2 * i + 1])
+                thr += float(getattr(node, "threshold", 0.0))
+        if round(thr, 9) != blob["thr"]:
+            raise ValueError("multivariate model: this river version builds different trees")
+    hst.counter = int(blob["counter"])
+    hst._first_window = bool(blob["first_window"])
+    return hst
+
+
+class MultivariateBaseline:
+    name = "multivariate"
+
+    def __init__(self, tail: float, min_raw: float, n_trees: int, height: int, window: int, seed: int) -> None:
+        self.tail = tail
+        self.min_raw = min_raw
+        self.n_trees = n_trees
+        self.height = height
+        self.window = window
+        self.seed = seed
+
+    def vector(self, o: Obs) -> dict[str, float]:
+        s = o.signals
+        return {
+            "bytes": s.get("bytes", 0.0),
+            "deny": 1.0 if o.f.denied else 0.0,
+            "novel": s.get("novel", 0.0),
+            "rate": s.get("rate", 0.0),
+            "seq": s.get("seq", 0.0),
+            "time": s.get("time", 0.0),
+            "vol": s.get("vol", 0.0),
+        }
+
+    def score(self, o: Obs) -> list[Finding]:
+        role = o.role
+        hst = role.hst
+        if hst is None or hst._first_window or o.st is None:
+            return []
+        x = self.vector(o)
+        o.extra["mv_x"] = x
+        raw = float(hst.score_one(x))
+        o.extra["mv_raw"] = raw
+        if not o.mature or raw < self.min_raw:
+            return []
+        hist = role.hst_hist
+        total = sum(hist)
+        if total < 2 * self.window:
+            return []
+        b = min(BINS - 1, int(raw * BINS))
+        tail = sum(hist[b:]) / total
+        if tail > self.tail:
+            return []
+        top = sorted((v, k) for k, v in x.items() if v > 0.3)[::-1][:3]
+        why = ", ".join(LABELS[k] for _, k in top) or "a combination of small deviations"
+        strength = min(1.0, 0.5 + 0.1 * (-math.log10(max(tail, 1e-9)) - 3.0) + 0.2 * raw)
+        reason = (
+            f"unusual combination for an agent with role {role.name}: anomaly score {raw:.2f}, "
+            f"higher than {1 - tail:.2%} of the role's learned actions ({why})"
+        )
+        ctx = {
+            "raw_score": round(raw, 4),
+            "tail_probability": round(tail, 6),
+            "features": {k: round(v, 4) for k, v in x.items()},
+            "role": role.name,
+        }
+        return [make_finding("multivariate", "hst", strength, reason, ctx)]
+
+    def learn(self, o: Obs) -> None:
+        if not o.mature:
+            return
+        role = o.role
+        if role.hst is None:
+            role.hst = new_hst(self.n_trees, self.height, self.window, self.seed)
+        raw = o.extra.get("mv_raw")
+        if raw is not None:
+            hist = role.hst_hist
+            hist[min(BINS - 1, int(raw * BINS))] += 1.0
+            if sum(hist) > HIST_MAX:  # keep recent behaviour weighing more
+                for i in range(BINS):
+                    hist[i] *= 0.5
+        x = o.extra.get("mv_x")
+        role.hst.learn_one(x if x is not None else self.vector(o))

@@ -1,0 +1,158 @@
+"""Novelty: first use by this agent of a tool, binary, target host, table, path prefix or a
+destination named in tool-call arguments (recipient and its domain, account/IBAN, URL domain,
+channel, share-with user).
+
+The strength of a first use is ``weight(category) * rarity * habit``:
+
+- ``rarity`` = ``(1 - share)^2`` where ``share`` is the fraction of agents of the same role (or
+  half the fleet fraction, whichever is larger) that have used the item: a tool half the role uses
+  is a weak signal, one nobody uses a strong one;
+- ``habit`` = ``(1 - r)^3`` where ``r`` is how often this agent meets new values in that category
+  (an exponentially weighted rate): a support agent writing to new customers every hour is not
+  surprising when it writes to one more; a finance agent that always pays the same five accounts is.
+
+An item unused for ``novelty_memory_days`` counts as new again (forgetting). The per-agent item
+table is bounded (``max_items_per_agent``, least recently used evicted).
+"""
+
+from __future__ import annotations
+
+from detectors.base import Finding
+from detectors.baselines.common import Obs, fmt_pct, fmt_span, make_finding
+from detectors.baselines.features import CAT_INDEX, CATEGORY_LABEL, DESTINATIONS
+from detectors.baselines.stats import h64
+
+__all__ = ["NoveltyBaseline", "item_key"]
+
+#: how much a first use in each category says on its own
+WEIGHTS = {
+    "tool": 0.8,
+    "binary": 0.75,
+    "host": 0.8,
+    "table": 0.7,
+    "path": 0.6,
+    "recipient": 0.75,
+    "recipient_domain": 0.9,
+    "account": 0.9,
+    "url_domain": 0.85,
+    "channel": 0.7,
+    "share_user": 0.8,
+}
+RATE_ALPHA = 0.05
+MAX_FINDINGS = 3
+# MITRE hints for an analyst: a new destination smells of exfiltration, a new tool of discovery
+_MITRE = {
+    "recipient": ("T1567", "TA0010"),
+    "recipient_domain": ("T1567", "TA0010"),
+    "account": ("T1657", "TA0040"),
+    "url_domain": ("T1567", "TA0010"),
+    "share_user": ("T1567", "TA0010"),
+    "channel": ("T1567", "TA0010"),
+    "host": ("T1021", "TA0008"),
+    "table": ("T1213", "TA0009"),
+}
+
+
+def item_key(category: str, value: str) -> int:
+    return h64(category + "\x00" + value)
+
+
+class NoveltyBaseline:
+    name = "novelty"
+
+    def __init__(self, min_score: float, memory_days: float, max_items: int) -> None:
+        self.min_score = min_score
+        self.memory_days = memory_days
+        self.max_items = max_items
+
+    def score(self, o: Obs) -> list[Finding]:
+        st = o.st
+        day = o.f.day
+        keys = o.item_keys
+        keys.clear()
+        if st is None:
+            for cat, value in o.f.items:
+                keys.append((item_key(cat, value), -1, True))
+            return []
+        cands: list[tuple[float, int, Finding]] = []
+        total = 0.0
+        for idx, (cat, value) in enumerate(o.f.items):
+            key = item_key(cat, value)
+            meta = st.items.get(key)
+            novel = meta == -1 or (day - (meta >> 16)) > self.memory_days
+            keys.append((key, meta, novel))
+            if not novel or not o.mature:
+                continue
+            fr = o.role.fraction(key)
+            ff = o.fleet.fraction(key)
+            share = max(fr or 0.0, 0.5 * (ff or 0.0))
+            rarity = (1.0 - share) ** 2
+            habit = (1.0 - st.nov_rate[CAT_INDEX[cat]]) ** 3
+            strength = WEIGHTS[cat] * rarity * habit
+            total += strength
+            if strength < self.min_score:
+                continue
+            cands.append((strength, idx, self._finding(o, cat, value, meta, strength, fr, ff, habit)))
+        o.signals["novel"] = min(1.0, total)
+        cands.sort(key=lambda c: (-c[0], c[1]))
+        return [c[2] for c in cands[:MAX_FINDINGS]]
+
+    def _finding(
+        self,
+        o: Obs,
+        cat: str,
+        value: str,
+        meta: int,
+        strength: float,
+        fr: float | None,
+        ff: float | None,
+        habit: float,
+    ) -> Finding:
+        st = o.st
+        assert st is not None
+        history = min(o.event.ts - st.first_ts, self.memory_days * 86400)
+        shown = value.split(":", 1)[1] if cat == "tool" and ":" in value else value
+        label = CATEGORY_LABEL[cat]
+        if meta == -1:
+            head = f"first use of {label} `{shown}` by this agent in {fmt_span(history)} of history"
+        else:
+            idle = o.f.day - (meta >> 16)
+            head = f"first use of {label} `{shown}` by this agent in {idle} days (forgotten after {self.memory_days:g})"
+        if fr is not None:
+            tail = f"used by {fmt_pct(fr)} of agents with role {o.role.name}"
+        elif ff is not None:
+            tail = f"used by {fmt_pct(ff)} of the fleet"
+        else:
+            tail = "too few agents yet to compare with peers"
+        context = {
+            "category": cat,
+            "value": value,
+            "observed": "first use",
+            "baseline_history_seconds": round(history, 3),
+            "role": o.role.name,
+            "role_fraction": None if fr is None else round(fr, 4),
+            "fleet_fraction": None if ff is None else round(ff, 4),
+            "agent_new_value_rate": round(1.0 - habit ** (1 / 3), 4),
+            "destination": cat in DESTINATIONS,
+        }
+        technique, tactic = _MITRE.get(cat, (None, None))
+        return make_finding(
+            "novelty", cat, strength, f"{head}; {tail}", context, technique=technique, tactic=tactic
+        )
+
+    def learn(self, o: Obs) -> None:
+        st = o.st
+        assert st is not None
+        day = o.f.day
+        seen_cats: dict[int, bool] = {}
+        for (cat, _value), (key, _meta, novel) in zip(o.f.items, o.item_keys, strict=True):
+            ci = CAT_INDEX[cat]
+            seen_cats[ci] = seen_cats.get(ci, False) or novel
+            if st.items.touch(key, day, self.max_items):
+                # a new (or evicted and re-learned) item for this agent: one more agent using it
+                o.role.items.add(key)
+                o.fleet.items.add(key)
+        rates = st.nov_rate
+        for ci, novel in seen_cats.items():
+            r = rates[ci]
+            rates[ci] = r + RATE_ALPHA * ((1.0 if novel else 0.0) - r)

@@ -1,0 +1,110 @@
+"""Sequence: a low-probability transition between consecutive actions.
+
+The agent's transition model is a first-order Markov chain over action symbols (``kind:tool``),
+with a session-start symbol ``^`` after a gap of more than ``SESSION_GAP`` seconds. Counts live in
+a bounded :class:`~.stats.ItemTable` (``max_transitions_per_agent``). ``P(cur | prev)`` is
+additively smoothed. A finding needs enough evidence about ``prev`` (``sequence_min_from``
+transitions), a transition never seen before, both actions already familiar to the agent (a new
+tool is the novelty baseline's business), and an agent whose workflow is structured: the strength
+is scaled by ``(1 - r)^3`` with ``r`` the agent's rate of never-seen transitions.
+"""
+
+from __future__ import annotations
+
+from detectors.base import Finding
+from detectors.baselines.common import Obs, make_finding
+from detectors.baselines.stats import h64
+
+__all__ = ["SequenceBaseline"]
+
+SESSION_GAP = 1800.0
+START = "^"
+SMOOTH = 0.5
+SYMBOLS = 8.0  # smoothing assumes this many possible next actions
+RATE_ALPHA = 0.02
+
+
+def _from_key(prev: str) -> int:
+    return h64("\x01" + prev)
+
+
+def _pair_key(prev: str, cur: str) -> int:
+    return h64("\x02" + prev + "\x00" + cur)
+
+
+def _count(meta: int) -> int:
+    return 0 if meta < 0 else meta & 0xFFFF
+
+
+class SequenceBaseline:
+    name = "sequence"
+
+    def __init__(self, max_prob: float, min_from: int, min_score: float, max_items: int) -> None:
+        self.max_prob = max_prob
+        self.min_from = min_from
+        self.min_score = min_score
+        self.max_items = max_items
+
+    @staticmethod
+    def prev_symbol(o: Obs) -> str:
+        st = o.st
+        if st is None or not st.prev or o.event.ts - st.last_ts > SESSION_GAP:
+            return START
+        return st.prev
+
+    def score(self, o: Obs) -> list[Finding]:
+        st = o.st
+        prev = self.prev_symbol(o)
+        cur = o.f.symbol
+        o.extra["seq_prev"] = prev
+        if st is None:
+            o.signals["seq"] = 0.0
+            o.extra["seq_new"] = True
+            return []
+        kf, kp = _from_key(prev), _pair_key(prev, cur)
+        o.extra["seq_keys"] = (kf, kp)
+        cp = _count(st.trans.get(kf))
+        cpc = _count(st.trans.get(kp))
+        p = (cpc + SMOOTH) / (cp + SMOOTH * SYMBOLS)
+        o.extra["seq_new"] = cpc == 0
+        o.signals["seq"] = 1.0 - p
+        if not o.mature or cpc > 0 or cp < self.min_from or p >= self.max_prob:
+            return []
+        # both actions must be familiar: the first use of a tool is novelty's finding
+        tool_known = o.item_keys and not o.item_keys[0][2]
+        if not tool_known:
+            return []
+        strength = 0.75 * (1.0 - st.seq_new_rate) ** 3
+        if strength < self.min_score:
+            return []
+        shown_prev = "the start of a session" if prev == START else f"`{prev}`"
+        reason = (
+            f"`{cur}` right after {shown_prev}: never seen in {cp} transitions from it by this "
+            f"agent (estimated probability {p:.2%})"
+        )
+        ctx = {
+            "previous_action": prev,
+            "observed_action": cur,
+            "baseline_transitions_from_previous": cp,
+            "baseline_probability": round(p, 6),
+            "agent_new_transition_rate": round(st.seq_new_rate, 4),
+        }
+        return [make_finding("sequence", "rare_transition", strength, reason, ctx)]
+
+    def observe(self, o: Obs) -> None:
+        st = o.st
+        assert st is not None
+        st.prev = o.f.symbol[:160]
+
+    def learn(self, o: Obs) -> None:
+        st = o.st
+        assert st is not None
+        prev = o.extra.get("seq_prev") or self.prev_symbol(o)
+        cur = o.f.symbol
+        day = o.f.day
+        kf, kp = o.extra.get("seq_keys") or (_from_key(prev), _pair_key(prev, cur))
+        st.trans.touch(kf, day, self.max_items)
+        st.trans.touch(kp, day, self.max_items)
+        new = 1.0 if o.extra.get("seq_new", True) else 0.0
+        st.seq_new_rate += RATE_ALPHA * (new - st.seq_new_rate)
+        self.observe(o)

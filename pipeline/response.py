@@ -47,7 +47,7 @@ import fastjsonschema
 import schemas
 from detectors.base import Event, Finding
 from pipeline.alerting import AlertContext, Alerter, Suppression, SuppressionError
-from pipeline.enforcement.keys import load_signer
+from pipeline.enforcement.keys import KeyFileError, load_signer
 from pipeline.enforcement.ladder import (
     RELEASE,
     RUNGS,
@@ -57,7 +57,7 @@ from pipeline.enforcement.ladder import (
     target_rung,
 )
 from pipeline.enforcement.policy import is_read_only
-from pipeline.enforcement.signing import Signer
+from pipeline.enforcement.signing import Signer, dev_signer
 from pipeline.records import Output, deterministic_id, incident_id_for
 from pipeline.risk import RiskAssessment, RiskScorer
 from pipeline.settings import Settings
@@ -100,12 +100,22 @@ class Responder:
     """Alerts and isolation commands from assessed events (see the module docstring)."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float], *, signer: Signer | None = None,
-                 expect_acks: bool = True) -> None:
+                 replay: bool = False) -> None:
+        """``replay=True`` (backtests): no enforcement point will answer, so no ack timeouts, and
+        without a configured key commands are signed with the public development key.
+        Otherwise a missing key raises :class:`~pipeline.enforcement.keys.KeyFileError`."""
         self.settings = settings
         self.clock = clock
         self.enf = settings.enforcement
-        self.signer = signer if signer is not None else load_signer(settings.enforcement)
-        self.expect_acks = expect_acks
+        if signer is None:
+            try:
+                signer = load_signer(settings.enforcement)
+            except KeyFileError:
+                if not replay:
+                    raise
+                signer = dev_signer()
+        self.signer = signer
+        self.expect_acks = not replay
         self.alerter = Alerter(settings.alerts, settings.risk)
         self._scorer = RiskScorer(settings.risk)  # only for re-scoring after suppressions
         self._agents: dict[str, dict[str, Any]] = {}
@@ -301,11 +311,11 @@ class Responder:
             return []
         if event.data.get("decision") != "allow" or float(event.ts) <= float(ack["ts"]):
             return []
-        action = event.action
-        if rung == "step_down" and is_read_only(action):
+        # the rungs' meaning at the gate (pipeline/sdk/gate.py): step_down lets read-only actions
+        # pass, revoke_tokens too unless they use a delegated token; the others allow nothing
+        if rung in ("step_down", "revoke_tokens") and is_read_only(event.action) and not (
+                rung == "revoke_tokens" and event.data.get("delegation")):
             return []
-        if rung == "revoke_tokens" and not event.data.get("delegation"):
-            return []  # without a delegated token the action did not use a revoked credential
         self.stats["ineffective"] += 1
         return self.alerter.system_alert(
             st, ctx, kind="isolation_ineffective", ts=float(event.ts), severity="critical",

@@ -123,7 +123,7 @@ def validate_event(obj: Any) -> float:
     if not isinstance(obj, dict):
         raise ValidationFailure("not_object", f"expected a JSON object, got {type(obj).__name__}")
     version = obj.get("schema_version")
-    if version not in SUPPORTED_SCHEMA_VERSIONS:
+    if not isinstance(version, str) or version not in SUPPORTED_SCHEMA_VERSIONS:
         raise ValidationFailure(
             "unknown_schema_version",
             f"schema_version {version!r} is not supported (expected \"1\")"

@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCHEMA_DIR", "examples", "load", "names"]
+__all__ = ["SCHEMA_DIR", "examples", "load", "names", "validator"]
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 
@@ -34,3 +34,14 @@ def examples(name: str) -> Iterator[tuple[Path, Any, bool]]:
     for valid, sub in ((True, "valid"), (False, "invalid")):
         for path in sorted((base / sub).glob("*.json")):
             yield path, json.loads(path.read_text(encoding="utf-8")), valid
+
+
+def validator(name: str) -> Any:
+    """A ``jsonschema`` 2020-12 validator for ``name`` that resolves ``$ref`` between our schemas
+    by their ``$id``. For tests, tools and publishers; the hot path uses pipeline.validation."""
+    import jsonschema
+    from referencing import Registry, Resource
+
+    resources = [(load(n)["$id"], Resource.from_contents(load(n))) for n in names() if "$id" in load(n)]
+    registry: Registry[Any] = Registry().with_resources(resources)
+    return jsonschema.Draft202012Validator(load(name), registry=registry)

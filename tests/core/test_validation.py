@@ -1,0 +1,116 @@
+"""The edge decoder: every byte string gives an Event or a coded failure, never an exception."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import jsonschema
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import schemas
+from detectors.base import Event
+from pipeline.validation import ValidationFailure, decode_event, parse_ts, validate_event
+
+VALID = json.loads((schemas.SCHEMA_DIR / "examples/agent-action/valid/shell-minimal.json").read_text())
+CODES = {"oversized", "empty", "invalid_utf8", "not_json", "not_object", "unknown_schema_version",
+         "schema_violation", "bad_timestamp"}
+SCHEMA = jsonschema.Draft202012Validator(schemas.load("agent-action"))
+
+
+@given(st.binary(max_size=2000))
+@settings(max_examples=400)
+def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
+    result = decode_event(raw, 1024)
+    assert isinstance(result, (Event, ValidationFailure))
+    if isinstance(result, ValidationFailure):
+        assert result.code in CODES and result.reason
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(st.sampled_from(sorted(VALID) + ["action.kind", "action.tool", "action.command", "action.rows"]), json_values)
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_mutated_events_agree_with_the_json_schema(field: str, value: object) -> None:
+    """Our fast validator accepts exactly what the 2020-12 schema accepts (plus the ts check)."""
+    doc = copy.deepcopy(VALID)
+    target = doc
+    parts = field.split(".")
+    for p in parts[:-1]:
+        target = target[p]
+    target[parts[-1]] = value
+    result = decode_event(orjson.dumps(doc), 65536)
+    schema_ok = not list(SCHEMA.iter_errors(doc))
+    if isinstance(result, Event):
+        assert schema_ok
+    else:
+        assert result.code in CODES
+        if result.code in {"schema_violation", "unknown_schema_version", "not_object"}:
+            assert not schema_ok
+
+
+def test_valid_example_decodes_with_event_time() -> None:
+    ev = decode_event(orjson.dumps(VALID), 65536)
+    assert isinstance(ev, Event)
+    assert ev.ts == parse_ts("2026-11-02T09:15:02.123Z")
+    assert ev.agent_id == "agent-devops-01"
+
+
+def test_unknown_fields_are_kept() -> None:
+    doc = dict(VALID, x_extra={"nested": [1, 2]}, another="kept")
+    ev = decode_event(orjson.dumps(doc), 65536)
+    assert isinstance(ev, Event)
+    assert ev.data["x_extra"] == {"nested": [1, 2]} and ev.data["another"] == "kept"
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"", "empty"),
+        (None, "empty"),
+        (b"\xff\xfe{}", "invalid_utf8"),
+        (b"{not json", "not_json"),
+        (b"[1, 2]", "not_object"),
+        (orjson.dumps(dict(VALID, schema_version="2")), "unknown_schema_version"),
+        (orjson.dumps({k: v for k, v in VALID.items() if k != "schema_version"}), "unknown_schema_version"),
+        (orjson.dumps({k: v for k, v in VALID.items() if k != "owner"}), "schema_violation"),
+        (orjson.dumps(dict(VALID, environment="moon")), "schema_violation"),
+        (orjson.dumps(dict(VALID, ts="yesterday")), "bad_timestamp"),
+        (orjson.dumps(dict(VALID, ts="2026-11-02T09:15:02")), "bad_timestamp"),
+        (orjson.dumps(dict(VALID, ts="2026-02-30T09:15:02Z")), "bad_timestamp"),
+        (b"{" + b" " * 70000 + b"}", "oversized"),
+    ],
+)
+def test_failure_codes(raw: bytes | None, code: str) -> None:
+    result = decode_event(raw, 65536)
+    assert isinstance(result, ValidationFailure)
+    assert result.code == code
+
+
+def test_reason_names_the_field() -> None:
+    result = decode_event(orjson.dumps(dict(VALID, action={"kind": "shell", "tool": "ls"})), 65536)
+    assert isinstance(result, ValidationFailure)
+    assert "command" in result.reason
+
+
+@given(st.datetimes(timezones=st.timezones()))
+def test_parse_ts_roundtrips_rfc3339(dt) -> None:  # type: ignore[no-untyped-def]
+    text = dt.isoformat()
+    if dt.utcoffset() is None or dt.year < 1900 or dt.utcoffset().seconds % 60:
+        return
+    assert parse_ts(text) == pytest.approx(dt.timestamp())
+
+
+def test_validate_event_is_usable_by_publishers() -> None:
+    assert validate_event(VALID) == parse_ts(VALID["ts"])
+    with pytest.raises(ValidationFailure) as info:
+        validate_event({"schema_version": "1"})
+    assert info.value.code == "schema_violation"

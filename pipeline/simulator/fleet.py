@@ -45,6 +45,22 @@ _REGION_OFFSETS = {"eu": (1,), "us": (-5, -8)}
 _REGION_OCTET = {"eu": 10, "us": 20}
 
 
+_FIT_STEP_MS = 10 * 60_000
+_FIT_MAX_STEPS = 7 * 24 * 6  # look at most a week ahead
+
+
+def _first_fit(agent: Agent, begin: int, end: int, off_hours: bool) -> int | None:
+    """The first 10-minute mark in [begin, end) when the agent is at work (or, for off-hours
+    scenarios, in its local 02:00-04:00 outside working hours); None if there is none."""
+    for t in range(begin, min(end, begin + _FIT_MAX_STEPS * _FIT_STEP_MS), _FIT_STEP_MS):
+        if off_hours:
+            if 2.0 <= agent.local_hour(t) < 4.0 and not agent.is_working(t):
+                return t
+        elif agent.is_working(t):
+            return t
+    return None
+
+
 def parse_start(value: str | datetime) -> int:
     """Milliseconds since the epoch of an RFC 3339 time (or an aware datetime); InputError if not."""
     if isinstance(value, datetime):
@@ -219,33 +235,27 @@ class Fleet:
                         f"scenario {sc.name} needs an agent of role {' or '.join(sc.roles)}; "
                         f"this fleet of {self.size} has none (use more agents)"
                     )
-                prod = [a for a in eligible if a.environment == "prod"]
-                agent = r.choice(prod or eligible)
+            slot = self.start_ms + round(dur * (0.3 + 0.65 * (i + 0.5) / max(len(attacks), 1)))
+            if sc.agent_id is None:
+                # prefer agents for which the run has a fitting moment (at work, or at night),
+                # then production agents: that is where an attack matters
+                pool = r.sample(eligible, min(len(eligible), 64))
+                fitting = [a for a in pool if _first_fit(a, slot, end_ms, sc.off_hours) is not None]
+                if not fitting and sc.off_hours:
+                    fitting = [a for a in pool if _first_fit(a, self.start_ms, slot, True) is not None]
+                fitting = fitting or pool
+                agent = r.choice([a for a in fitting if a.environment == "prod"] or fitting)
             if sc.at_hours is not None:
                 at = self.start_ms + round(sc.at_hours * _HOUR_MS)
                 if not self.start_ms <= at < end_ms:
                     raise InputError(f"scenario {sc.name} at {sc.at_hours} h is outside the run of {duration_hours} h")
             else:
-                slot = self.start_ms + round(dur * (0.3 + 0.65 * (i + 0.5) / max(len(attacks), 1)))
-                at = self._fit(agent, slot, end_ms, sc.off_hours, r)
+                fit = _first_fit(agent, slot, end_ms, sc.off_hours)
+                if fit is None and sc.off_hours:  # none after the slot: the earliest night in the run
+                    fit = _first_fit(agent, self.start_ms, slot, True)
+                at = slot if fit is None else min(fit + r.randrange(0, _FIT_STEP_MS), end_ms - 1)
             out.append(Injection(sc, agent, at))
         return out
-
-    def _fit(self, agent: Agent, slot: int, end_ms: int, off_hours: bool, r: random.Random) -> int:
-        def wanted(t: int) -> bool:
-            if off_hours:
-                return 2.0 <= agent.local_hour(t) < 4.0 and not agent.is_working(t)
-            return agent.is_working(t)
-
-        step = 10 * 60_000
-        for t in range(slot, end_ms, step):
-            if wanted(t):
-                return min(t + r.randrange(0, step), end_ms - 1)
-        if off_hours:  # none after the slot: the earliest night in the run
-            for t in range(self.start_ms, slot, step):
-                if wanted(t):
-                    return t + r.randrange(0, step)
-        return slot
 
     def _end_ms(self, duration_hours: float) -> int:
         if isinstance(duration_hours, bool) or not isinstance(duration_hours, int | float) \

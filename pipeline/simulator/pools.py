@@ -202,6 +202,10 @@ DOC_URLS = (
     "https://en.wikipedia.org/wiki/{wiki}", "https://arxiv.org/abs/24{m:02d}.{n:05d}",
     "https://stackoverflow.com/questions/{so}", "https://kubernetes.io/docs/concepts/{k8s}/",
     "https://registry.npmjs.org/{npm}", "https://www.postgresql.org/docs/16/{pg}.html",
+    "https://api.github.com/search/issues?q={wiki}+repo:{org}/{proj}",
+    "https://pypi.org/project/{pkg}/#history", "https://github.com/{org}/{proj}/blob/main/CHANGELOG.md",
+    "https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/{status}",
+    "https://datatracker.ietf.org/doc/html/rfc{rfc}",
 )
 
 PY_STDLIB = (

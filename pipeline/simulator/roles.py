@@ -475,6 +475,25 @@ def release_gitops(d: Draw) -> list[Step]:
     return steps
 
 
+def release_verify(d: Draw) -> list[Step]:
+    svc, ver = d.pick("service"), _version(d)
+    ns = d.agent.environment if d.agent.environment in ("prod", "staging") else "staging"
+    image = f"registry.{d.agent.region}.internal/{svc}:{ver}"
+    cmds = [
+        (f"trivy image --severity HIGH,CRITICAL --exit-code 1 {image}", image),
+        (f"cosign sign --yes --key k8s://release/cosign {image}", image),
+        (f"cosign verify --key k8s://release/cosign {image}", image),
+        (f"syft {image} -o spdx-json > sbom-{svc}-{ver}.json", image),
+        (f"kubectl get deploy {svc} -n {ns} -o jsonpath='{{.spec.template.spec.containers[0].image}}'", f"{ns}/{svc}"),
+        (f"helm diff upgrade {svc} charts/{svc} -n {ns} --set image.tag={ver}", f"{ns}/{svc}"),
+        (f"git log v{_version(d)}..HEAD --oneline", svc),
+        (f"curl -sf https://{svc}.{d.agent.region}.internal/healthz", f"{svc}.{d.agent.region}.internal"),
+        (f"kubectl get hpa {svc} -n {ns}", f"{ns}/{svc}"),
+        (f"argocd app history {svc}-{d.agent.environment}", f"{svc}-{d.agent.environment}"),
+    ]
+    return [_sh(d, c, t, 60 if i == 0 else 6) for i, (c, t) in enumerate(d.r.sample(cmds, d.n(2, 4)))]
+
+
 # ---------------------------------------------------------------- research agents (web)
 
 
@@ -488,6 +507,8 @@ def research_browse(d: Draw) -> list[Step]:
             py=d.one(P.PY_STDLIB), pkg=pkg, org=org, proj=proj, wiki=d.one(P.WIKI_TOPICS),
             m=d.n(1, 12), n=d.n(1, 20000), so=d.n(10_000_000, 79_000_000), k8s=d.one(P.K8S_TOPICS),
             npm=d.one(P.NPM_PACKAGES)[0], pg=d.one(P.PG_TOPICS),
+            status=d.one((400, 401, 403, 404, 409, 422, 429, 500, 502, 503, 504)),
+            rfc=d.one((3339, 5424, 6749, 7231, 7519, 8259, 9110, 9457)),
         )
         steps.append(_http(d, "GET", url, 15))
     if d.chance(0.04):
@@ -543,8 +564,8 @@ ROLES: Mapping[str, Role] = {
         Role(
             name="release", prefix="release", weight=0.075,
             description="release agent building, pushing and deploying services",
-            sessions_per_hour=0.8, off_hours_factor=0.1, tasks_per_session=(1, 2),
-            tasks=((3, release_deploy), (2, release_gitops)),
+            sessions_per_hour=1.2, off_hours_factor=0.1, tasks_per_session=(1, 3),
+            tasks=((3, release_deploy), (2, release_gitops), (2, release_verify)),
             environments=(("prod", 0.7), ("staging", 0.3)),
             enforcement_points={"eu": "cmd-proxy-eu-1", "us": "cmd-proxy-us-1"},
             engines=("bash",), focus={"service": 6},

@@ -51,7 +51,7 @@ def _wrap(fn: Callable[[Any], bytes], name: str) -> Encoder:
             raise
         except AgentwatchError as exc:
             raise OutputFormatError(str(exc)) from None
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        except Exception as exc:  # one odd record must never stop the worker: report it
             raise OutputFormatError(
                 f"cannot encode record as {name}: {type(exc).__name__}: {exc}"
             ) from None

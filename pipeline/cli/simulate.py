@@ -130,7 +130,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_scenarios(scenarios: Any) -> None:
-    table = Table("scenario", "tactic", "techniques", "roles", "what it does")
+    table = Table(box=box.SIMPLE, pad_edge=False)
+    table.add_column("scenario", no_wrap=True)
+    for name in ("tactic", "techniques", "roles", "what it does"):
+        table.add_column(name)
     for s in scenarios:
         table.add_row(s.name, s.tactic, ", ".join(s.techniques), ", ".join(s.roles), s.title)
     console.print(table)
@@ -143,7 +146,9 @@ def _print_plan(human: Console, fleet: Any, duration: float, plan: Any) -> None:
     )
     if not plan:
         return
-    table = Table("injected attack", "agent", "at (UTC)", "local", box=box.SIMPLE, pad_edge=False)
+    table = Table(box=box.SIMPLE, pad_edge=False)
+    for name in ("injected attack", "agent", "at (UTC)", "local"):
+        table.add_column(name, no_wrap=True)
     for inj in plan:
         local = inj.agent.local_hour(inj.at_ms)
         table.add_row(inj.scenario.name, inj.agent.agent_id, inj.at[5:16].replace("T", " "),

@@ -376,7 +376,11 @@ class Alerter:
         if event is not None:
             ids.insert(0, event.event_id)
         new_ids = [i for i in ids if i not in alert["event_ids"]]
-        alert["count"] += 1 if event is not None else max(1, len(new_ids))
+        if event is None:
+            alert["count"] += max(1, len(new_ids))
+        elif event.event_id != alert.get("_last_event"):  # one event joins a group once
+            alert["count"] += 1
+            alert["_last_event"] = event.event_id
         room = self.settings.max_event_ids - len(alert["event_ids"])
         alert["event_ids"].extend(new_ids[:max(0, room)])
         if len(new_ids) > room:

@@ -250,7 +250,6 @@ class Responder:
         st = self._state(agent_id)
         changed = self._update_meta(st, event)
         lad = st["ladder"]
-        lad["last_agent_risk"] = ra.agent_risk
         out: list[Output] = []
         now = self.clock()
         changed |= self._expire(st, now)
@@ -269,10 +268,15 @@ class Responder:
         alerts += self._check_effective(st, ctx, event)
 
         kept = self.alerter.unsuppressed(st, event, findings)
-        event_score = ra.score
         if len(kept) != len(findings):
             self.alerter.stats["suppressed"] += len(findings) - len(kept)
-            event_score = min(100, round(self._scorer.event_factors(kept)[0]))
+            if ra.scorer is not None:  # take the suppressed findings out of the agent's risk too
+                ra = ra.scorer.exclude(event, kept)
+            else:
+                raw, factors = self._scorer.event_factors(kept)
+                ra = RiskAssessment(min(100, round(raw)), ra.agent_risk, factors, ra.agent_factors)
+        event_score = ra.score
+        lad["last_agent_risk"] = ra.agent_risk
         if kept or ra.score > 0 or st.get("groups"):
             alerts += self.alerter.on_event(st, ctx, event, kept, ra)
 

@@ -61,6 +61,8 @@ class RiskAssessment:
     agent_factors: list[dict[str, Any]] = field(default_factory=list)
     severity: str = "info"
     agent_severity: str = "info"
+    #: the scorer that made this assessment, so the responder can take suppressed findings back
+    scorer: RiskScorer | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -152,7 +154,7 @@ class RiskScorer:
         win = self._agents.get(agent_id)
         if win is None:
             if score == 0:  # hot path: a clean event of an agent with no risk touches no state
-                return RiskAssessment(0, 0, [], [], "info", "info")
+                return RiskAssessment(0, 0, [], [], "info", "info", scorer=self)
             win = self._agents[agent_id] = _AgentWindow()
         changed = False
         ts = float(event.ts)
@@ -182,7 +184,32 @@ class RiskScorer:
             agent_factors=win.agent_factors,
             severity=level_for(score, s.levels),
             agent_severity=level_for(win.agent_risk, s.levels),
+            scorer=self,
         )
+
+    def exclude(self, event: Event, kept: list[Finding]) -> RiskAssessment:
+        """Re-assess ``event`` with only the ``kept`` findings, taking the others out of the
+        agent's window too (an analyst's suppression says they are not risk)."""
+        s = self.settings
+        raw, factors = self.event_factors(kept)
+        score = min(100, round(raw))
+        win = self._agents.get(event.agent_id)
+        if win is None:
+            return RiskAssessment(score, 0, factors[: s.max_factors], [], level_for(score, s.levels), "info",
+                                  scorer=self)
+        event_id = event.event_id
+        for i, entry in enumerate(win.entries):
+            if entry[1] == event_id:
+                if score > 0:
+                    entry[2] = [[f"{f['source']}:{f['id']}", f["contribution"]] for f in factors[: s.max_factors]]
+                else:
+                    del win.entries[i]
+                    win.ids.discard(event_id)
+                self._recompute(win)
+                self._dirty.add(event.agent_id)
+                break
+        return RiskAssessment(score, win.agent_risk, factors[: s.max_factors], win.agent_factors,
+                              level_for(score, s.levels), level_for(win.agent_risk, s.levels), scorer=self)
 
     def _recompute(self, win: _AgentWindow) -> None:
         per_key: dict[str, list[float]] = {}

@@ -23,9 +23,9 @@ they are counted per action and rule in ``stats["would_have"]``); ``never_isolat
 release only from a control message naming a human (``by``) and a reason; ``enabled: false``
 for alerts only.
 
-After a release the agent-risk trigger stays quiet until the agent's accumulated risk exceeds
-what the releasing analyst saw, or one risk window has passed; event-level triggers (a new
-critical finding) still fire at once. An episode (one incident) starts at the first event that
+For one risk window after a release the agent-risk trigger counts only the risk of events
+after the release (the analyst judged what came before); event-level triggers (a new critical
+finding) still fire at once. An episode (one incident) starts at the first event that
 raised an alert or command while none was open and ends when the incident tracker resolves it
 (``incident_update``) or after ``alerts.episode_idle_seconds`` without activity while no rung is
 in force; its id is :func:`pipeline.records.incident_id_for`.
@@ -276,7 +276,6 @@ class Responder:
                 raw, factors = self._scorer.event_factors(kept)
                 ra = RiskAssessment(min(100, round(raw)), ra.agent_risk, factors, ra.agent_factors)
         event_score = ra.score
-        lad["last_agent_risk"] = ra.agent_risk
         if kept or ra.score > 0 or st.get("groups"):
             alerts += self.alerter.on_event(st, ctx, event, kept, ra)
 
@@ -339,9 +338,11 @@ class Responder:
         if released_at is not None:
             if now >= released_at + self.settings.risk.window_seconds:
                 lad.pop("released_at", None)
-                lad.pop("release_risk", None)
-            elif agent_risk <= lad.get("release_risk", 0):
-                agent_risk = 0  # the releasing analyst already judged this much risk
+                lad.pop("risk_since_release", None)
+            else:
+                # the releasing analyst judged the risk so far: count only what came after
+                agent_risk = min(100, int(lad.get("risk_since_release", 0)) + event_score)
+                lad["risk_since_release"] = agent_risk
         target, why = target_rung(enf.triggers, agent_risk=agent_risk, event_score=event_score, findings=findings)
         current = lad.get("rung") if lad.get("mode") == mode else None
         if target is None or rung_index(target) <= rung_index(current):
@@ -522,7 +523,7 @@ class Responder:
                           reason=f"released by {msg['by']}: {msg['reason']}", factors=[],
                           requested_by=requested)
         lad["released_at"] = now
-        lad["release_risk"] = int(lad.get("last_agent_risk", 0))
+        lad["risk_since_release"] = 0
         return [out]
 
     def _suppress(self, msg: dict[str, Any]) -> list[Output]:

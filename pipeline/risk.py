@@ -18,7 +18,7 @@ event time (``event.ts``); the same events in the same order give the same asses
 **Agent risk** (risk-based alerting): the scored events of the last ``window_seconds`` of event
 time (the agent's clock is the latest ``ts`` seen; older events fall out) are summed per factor —
 the largest contribution of a factor counts fully, every repeat of it ``repeat_weight`` — and the
-sum over factors, capped at 100, is ``agent_risk``. Many different low signals add up to an
+sum over factors, capped at 100, is ``agent_risk`` (``agent_factors`` are scaled to add up to it). Many different low signals add up to an
 alert; one noisy rule repeating adds up slowly.
 
 Events that arrive later than the window behind the agent's clock still get an event score but do
@@ -221,11 +221,14 @@ class RiskScorer:
             top = max(values)
             total = top + self.settings.repeat_weight * (sum(values) - top)
             totals.append((total, key, len(values)))
-        win.agent_risk = min(100, round(sum(t for t, _, _ in totals)))
+        raw = sum(t for t, _, _ in totals)
+        win.agent_risk = min(100, round(raw))
+        # above the cap the factors are scaled so they still add up to the agent risk
+        scale = 100.0 / raw if raw > 100 else 1.0
         totals.sort(key=lambda t: (-t[0], t[1]))
         win.agent_factors = [
             {"source": key.partition(":")[0], "id": key.partition(":")[2],
-             "contribution": round(total, 2), "count": count}
+             "contribution": round(total * scale, 2), "count": count}
             for total, key, count in totals[: self.settings.max_factors]
         ]
 

@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
         hours: float = typer.Option(None, "--hours", help="Simulated time span in hours. [default: 24]"),
         start: str = typer.Option(None, "--start", help="Event time of the start (RFC 3339) or 'now'. [default: 2026-11-02T08:00:00Z]"),
         rate: float = typer.Option(None, "--rate", help="Pace publishing at this many events per second of wall time."),
+        speed: float = typer.Option(None, "--speed", help="Pace by event time: simulated seconds per wall second (1 = real time; with --start now, a live feed)."),
         fast: bool = typer.Option(False, "--as-fast-as-possible", help="No pacing (the default unless settings set a rate)."),
         scenarios: str = typer.Option(None, "--scenarios", help="Attacks to inject: all, none or names separated by commas. [default: all]"),
         out: str = typer.Option(None, "--out", "-o", help="Write events to this JSONL file ('-' = stdout) instead of Kafka."),
@@ -53,9 +54,11 @@ def register(app: typer.Typer) -> None:
             return
         settings = settings_of(ctx, broker=broker)
         cfg = settings.simulator
-        if rate is not None and fast:
-            raise InputError("choose one of --rate and --as-fast-as-possible")
-        pace = None if fast else (rate if rate is not None else cfg.rate)
+        if sum(x is not None and x is not False for x in (rate, speed, fast)) > 1:
+            raise InputError("choose one of --rate, --speed and --as-fast-as-possible")
+        pace = None if fast or speed is not None else (rate if rate is not None else cfg.rate)
+        if speed is not None and not speed > 0:
+            raise InputError(f"--speed must be more than 0, got {speed:g}")
         if pace is not None and not pace > 0:
             raise InputError(f"--rate must be more than 0 events per second, got {pace:g}")
         start_text = start if start is not None else cfg.start
@@ -118,7 +121,7 @@ def register(app: typer.Typer) -> None:
                                     events=stats.events, malicious=stats.malicious)
 
                 stats = run(fleet, emit, duration_hours=duration, attacks=attacks, truth=truth_sink,
-                            rate=pace, on_progress=on_progress)
+                            rate=pace, speed=speed, on_progress=on_progress)
         # leaving the ExitStack flushed the publisher: every event above was acknowledged
         scen = ", ".join(f"{k} {v}" for k, v in sorted(stats.by_scenario.items())) or "none injected"
         human.print(

@@ -6,8 +6,8 @@ callable taking one event dict: :class:`JsonlWriter` for files, or
 broker through exactly the client code an enforcement point uses.
 
 Pacing is the only place the wall clock matters, and it only decides *when* an event is handed to
-the sink, never its content: ``rate`` events per second of wall time (``None`` = as fast as
-possible). The clock and sleep functions are parameters so tests pace without waiting.
+the sink, never its content: ``rate`` events per second of wall time, or ``speed`` simulated
+seconds per wall second (neither = as fast as possible). The clock and sleep functions are parameters so tests pace without waiting.
 """
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ def simulate(
     attacks: Sequence[Scenario] = SCENARIOS,
     truth: Sink | None = None,
     rate: float | None = None,
+    speed: float | None = None,
     max_events: int | None = None,
     on_progress: Callable[[int, int, SimulationStats], None] | None = None,
     progress_every: int = 500,
@@ -107,20 +108,32 @@ def simulate(
 ) -> SimulationStats:
     """Send ``fleet``'s events to ``emit`` (and each truth record to ``truth``); return stats.
 
+    Pacing: ``rate`` hands over that many events per second of wall time; ``speed`` follows the
+    events' own times, ``speed`` simulated seconds per wall second (1.0 = real time: with a fleet
+    started "now" the events arrive when their ``ts`` says); neither = as fast as possible.
+
     ``on_progress(elapsed_sim_ms, total_sim_ms, stats)`` is called every ``progress_every``
     events and at the end. ``should_stop()`` is polled at the same points (and between paced
     events) so a caller can end a live run early; ``stats.stopped`` tells.
     """
     if rate is not None and not rate > 0:
         raise InputError(f"rate must be more than 0 events per second, got {rate!r}")
+    if speed is not None and not speed > 0:
+        raise InputError(f"speed must be more than 0 simulated seconds per second, got {speed!r}")
+    if rate is not None and speed is not None:
+        raise InputError("pace by rate or by speed, not both")
     stats = SimulationStats()
     total_ms = round(duration_hours * 3_600_000) if duration_hours > 0 else 0
     t0 = clock()
     for ev, rec in fleet.events(duration_hours=duration_hours, attacks=attacks):
         if max_events is not None and stats.events >= max_events:
             break
-        if rate is not None:
-            due = t0 + stats.events / rate
+        if rate is not None or speed is not None:
+            if rate is not None:
+                due = t0 + stats.events / rate
+            else:
+                assert speed is not None
+                due = t0 + _elapsed(fleet, ev) / 1000.0 / speed
             now = clock()
             if due > now:
                 sleep(due - now)
@@ -136,7 +149,7 @@ def simulate(
             stats.by_scenario[rec["scenario"]] += 1
         if ev["decision"] in ("deny", "denied"):
             stats.denied += 1
-        if stats.events % progress_every == 0 or (rate is not None and rate < progress_every):
+        if stats.events % progress_every == 0 or speed is not None or (rate is not None and rate < progress_every):
             if on_progress is not None:
                 on_progress(_elapsed(fleet, ev), total_ms, stats)
             if should_stop is not None and should_stop():

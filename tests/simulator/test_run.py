@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.errors import InputError
-from pipeline.simulator import Fleet, JsonlWriter, simulate
+from pipeline.simulator import Fleet, JsonlWriter, parse_start, simulate
 
 
 def test_jsonl_file_is_byte_identical_across_runs(tmp_path) -> None:
@@ -45,6 +45,22 @@ def test_pacing_follows_the_rate_on_the_given_clock() -> None:
     assert stats.events == len(got) == 101
     assert now[0] - 100.0 == pytest.approx(100 / 50.0)  # event i is due at i / rate
     assert all(s > 0 for s in sleeps)
+
+
+def test_speed_paces_by_event_time() -> None:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    fleet = Fleet(seed=1, agents=6)
+    got: list[dict] = []
+    simulate(fleet, got.append, duration_hours=2, attacks=(), speed=3600.0, clock=lambda: now[0], sleep=sleep)
+    # two simulated hours at 3600x take about two seconds: the last event's offset / speed
+    last_offset_s = (parse_start(got[-1]["ts"]) - fleet.start_ms) / 1000
+    assert now[0] == pytest.approx(last_offset_s / 3600.0)
+    with pytest.raises(InputError, match="not both"):
+        simulate(fleet, got.append, duration_hours=1, rate=5, speed=5)
 
 
 def test_unpaced_run_never_sleeps() -> None:
@@ -132,6 +148,8 @@ def test_cli_lists_scenarios(capsys, clean_env) -> None:
     (["--start", "tomorrow"], "RFC 3339"),
     (["--scenarios", "bogus"], "unknown scenario"),
     (["--rate", "5", "--as-fast-as-possible"], "choose one"),
+    (["--rate", "5", "--speed", "60"], "choose one"),
+    (["--speed", "0"], "speed"),
     (["--rate", "-3"], "rate"),
     (["--agents", "1"], "data-analyst"),
 ])

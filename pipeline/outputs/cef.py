@@ -54,14 +54,24 @@ _EXT_ESCAPES = str.maketrans({"\\": "\\\\", "=": "\\=", "\n": "\\n", "\r": "\\r"
 MAX_VALUE_CHARS = 4000
 
 
+# fast path: most values need no escaping at all, and one regex search is cheaper than translate
+_HEADER_SPECIAL = re.compile("[\\\\|\n\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029]")
+_EXT_SPECIAL = re.compile("[\\\\=\n\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029]")
+
+
 def escape_header(text: Any) -> str:
-    return _UNSAFE.sub("\ufffd", str(text)).translate(_HEADER_ESCAPES)
+    s = str(text)
+    if _HEADER_SPECIAL.search(s) is None:
+        return s
+    return _UNSAFE.sub("\ufffd", s).translate(_HEADER_ESCAPES)
 
 
 def escape_extension(text: Any) -> str:
     s = str(text)
     if len(s) > MAX_VALUE_CHARS:
         s = s[: MAX_VALUE_CHARS - 1] + "…"
+    if _EXT_SPECIAL.search(s) is None:
+        return s
     return _UNSAFE.sub("\ufffd", s).translate(_EXT_ESCAPES)
 
 

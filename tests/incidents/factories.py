@@ -61,6 +61,8 @@ def alert(ev: Event, *, severity: str = "high", score: float = 80, rule: str = "
         "count": count,
         "first_seen": iso_time(first.ts),
         "last_seen": iso_time(ev.ts),
+        "window_start": iso_time(first.ts),
+        "window_end": iso_time(first.ts + 900),
         "event_ids": [first.event_id, ev.event_id] if first is not ev else [ev.event_id],
         "event_ids_truncated": False,
         "risk": {"score": score, "agent_risk": score, "factors": [{"source": "rules", "id": rule, "contribution": score}]},
@@ -92,11 +94,12 @@ def command(ev: Event, action: str = "isolate", *, incident: str | None = "auto"
         "expires_at": iso_time(issued + 3600),
         "ttl_seconds": 3600,
         "sequence": seq,
-        "nonce": "n",
+        "nonce": deterministic_id("", ev.agent_id, seq, action, "nonce"),
         "previous_action": None,
         "issued_by": "agentwatch",
-        "signature": "sig",
         "key_id": "k1",
+        "alg": "Ed25519",
+        "signature": "A" * 86 + "==",
     }
     return Output("enforcement", "gate-1", value)
 
@@ -112,7 +115,7 @@ def ack(cmd: Output, status: str = "applied", at: float | None = None) -> dict[s
         "enforcement_point": c["enforcement_point"],
         "action": c["action"],
         "status": status,
-        "acked_at": iso_time(at),
+        "ts": iso_time(at),
     }
 
 

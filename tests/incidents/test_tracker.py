@@ -256,3 +256,27 @@ def test_merge_headers_is_order_independent() -> None:
     final = orjson.loads(results.pop())
     assert final["status"] == "resolved" and final["disposition"] == "benign"
     assert final["assignee"] == "dave" and final["contained_at"] is not None
+
+
+def test_records_follow_the_schemas() -> None:
+    """The tracker's output matches incident-record.schema.json, and the fixtures it is tested with
+    match the responder's alert, command and ack schemas (so the tests feed it the real shapes)."""
+    import schemas
+
+    inc_v, alert_v = schemas.validator("incident-record"), schemas.validator("alert")
+    cmd_v, ack_v, ctl_v = schemas.validator("enforcement-command"), schemas.validator("enforcement-ack"), schemas.validator("control")
+    tr = tracker()
+    e1 = event(n=1)
+    a, cmd = alert(e1), command(e1)
+    assert not list(alert_v.iter_errors(a.value)) and not list(cmd_v.iter_errors(cmd.value))
+    k = ack(cmd)
+    assert not list(ack_v.iter_errors(k))
+    outs = tr.on_outputs(e1, [a, cmd]) + tr.on_ack(k)
+    inc_id = outs[0].key
+    msg = control("agent-1", inc_id, status="false_positive", comment="benign")
+    assert not list(ctl_v.iter_errors(msg))
+    outs += tr.on_control(msg)
+    assert [o.value["status"] for o in outs] == ["open", "contained", "false_positive"]
+    for o in outs:
+        errors = [e.message for e in inc_v.iter_errors(o.value)]
+        assert not errors, errors

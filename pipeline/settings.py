@@ -126,7 +126,7 @@ class BaselineSettings(_Section):
     #: rate: fire above max(mean + rate_z*std, rate_ratio*mean, rate_min_per_minute)
     rate_z: float = Field(4.0, gt=0)
     rate_ratio: float = Field(3.0, ge=1)
-    rate_min_per_minute: float = Field(12.0, ge=1)
+    rate_min_per_minute: float = Field(15.0, ge=1)
     #: time: fire when the agent's share of activity near this hour is below this
     time_min_share: float = Field(0.003, gt=0, lt=1)
     #: sequence: fire on an unseen transition with smoothed probability below this
@@ -134,12 +134,12 @@ class BaselineSettings(_Section):
     sequence_min_from: int = Field(40, ge=1)
     sequence_min_score: float = Field(0.4, ge=0, le=1)
     #: volume: z-score (log space), ratio to typical and absolute floors
-    volume_z: float = Field(4.0, gt=0)
+    volume_z: float = Field(5.0, gt=0)
     volume_min_ratio: float = Field(10.0, ge=1)
     volume_min_bytes: int = Field(1_000_000, ge=0)
     volume_min_rows: int = Field(1_000, ge=0)
     #: multivariate (river HalfSpaceTrees per role): tail probability and minimum raw score
-    multivariate_tail: float = Field(0.001, gt=0, lt=1)
+    multivariate_tail: float = Field(0.0003, gt=0, lt=1)
     multivariate_min_raw: float = Field(0.6, ge=0, le=1)
     multivariate_trees: int = Field(5, ge=1, le=50)
     multivariate_height: int = Field(6, ge=1, le=12)

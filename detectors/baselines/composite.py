@@ -67,20 +67,35 @@ class BaselineDetector:
         self.settings = s
         hl = s.half_life_days * 86400.0
         parts: dict[str, Any] = {
-            "novelty": NoveltyBaseline(s.novelty_min_score, s.novelty_memory_days, s.max_items_per_agent),
+            "novelty": NoveltyBaseline(
+                s.novelty_min_score, s.novelty_memory_days, s.max_items_per_agent
+            ),
             "rate": RateBaseline(s.rate_z, s.rate_ratio, s.rate_min_per_minute, hl),
             "time": TimeBaseline(s.time_min_share, s.half_life_days),
             "sequence": SequenceBaseline(
-                s.sequence_max_prob, s.sequence_min_from, s.sequence_min_score, s.max_transitions_per_agent
+                s.sequence_max_prob,
+                s.sequence_min_from,
+                s.sequence_min_score,
+                s.max_transitions_per_agent,
             ),
-            "volume": VolumeBaseline(s.volume_z, s.volume_min_ratio, s.volume_min_bytes, s.volume_min_rows, hl),
+            "volume": VolumeBaseline(
+                s.volume_z, s.volume_min_ratio, s.volume_min_bytes, s.volume_min_rows, hl
+            ),
             "peer": PeerBaseline(
-                s.peer_min_agents, s.peer_z, s.peer_min_share, s.volume_min_bytes, s.volume_min_rows,
+                s.peer_min_agents,
+                s.peer_z,
+                s.peer_min_share,
+                s.volume_min_bytes,
+                s.volume_min_rows,
                 s.rate_min_per_minute,
             ),
             "multivariate": MultivariateBaseline(
-                s.multivariate_tail, s.multivariate_min_raw, s.multivariate_trees,
-                s.multivariate_height, s.multivariate_window, s.seed,
+                s.multivariate_tail,
+                s.multivariate_min_raw,
+                s.multivariate_trees,
+                s.multivariate_height,
+                s.multivariate_window,
+                s.seed,
             ),
         }
         unknown = set(s.disabled) - set(ALL_BASELINES)
@@ -100,7 +115,13 @@ class BaselineDetector:
     def _obs(self, event: Event) -> Obs:
         agent_id = event.agent_id
         st = self._agents.get(agent_id)
-        stamp = (agent_id, id(st), st.n if st else -1, st.last_ts if st else -1.0, st.mcount if st else -1)
+        stamp = (
+            agent_id,
+            id(st),
+            st.n if st else -1,
+            st.last_ts if st else -1.0,
+            st.mcount if st else -1,
+        )
         cached = event.derived.get(_CACHE)
         if cached is not None and cached[0] == stamp:
             obs: Obs = cached[1]

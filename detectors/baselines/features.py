@@ -54,7 +54,9 @@ DESTINATIONS = frozenset(
     {"recipient", "recipient_domain", "account", "url_domain", "channel", "share_user"}
 )
 
-_WRAPPERS = frozenset({"sudo", "env", "nohup", "time", "nice", "timeout", "exec", "command", "xargs"})
+_WRAPPERS = frozenset(
+    {"sudo", "env", "nohup", "time", "nice", "timeout", "exec", "command", "xargs"}
+)
 _SEPARATORS = ("&&", "||", "|", ";", "$(", "`", "\n")
 _SQL_TABLE_AFTER = frozenset({"from", "join", "into", "update", "table"})
 _SQL_SKIP = frozenset({"select", "(", "only", "if", "exists", "not", "lateral"})
@@ -65,7 +67,16 @@ _ARG_RECIPIENT = ("recipient", "to", "cc", "bcc", "email", "address", "reply_to"
 _ARG_ACCOUNT = ("account", "iban", "beneficiary", "payee", "routing", "wallet", "bic", "swift")
 _ARG_URL = ("url", "endpoint", "webhook", "link", "uri", "callback", "host", "domain")
 _ARG_CHANNEL = ("channel", "room", "chat", "topic", "queue")
-_ARG_SHARE = ("share_with", "shared_with", "grantee", "invitee", "collaborator", "member", "user", "assignee")
+_ARG_SHARE = (
+    "share_with",
+    "shared_with",
+    "grantee",
+    "invitee",
+    "collaborator",
+    "member",
+    "user",
+    "assignee",
+)
 
 
 @dataclass(slots=True)
@@ -262,9 +273,7 @@ def _arg_items(args: Any, items: list[tuple[str, str]]) -> None:
 
 def _looks_like_iban(text: str) -> bool:
     s = text.replace(" ", "")
-    return (
-        15 <= len(s) <= 34 and s[:2].isalpha() and s[2:4].isdigit() and s.isalnum()
-    )
+    return 15 <= len(s) <= 34 and s[:2].isalpha() and s[2:4].isdigit() and s.isalnum()
 
 
 def extract(data: dict[str, Any], ts: float) -> Features:
@@ -300,7 +309,9 @@ def extract(data: dict[str, Any], ts: float) -> Features:
     if target:
         if "://" in target:
             _url_hosts(target, hosts, 1)
-        elif kind in ("shell", "http") and " " not in target and "/" not in target and "." in target:
+        elif (
+            kind in ("shell", "http") and " " not in target and "/" not in target and "." in target
+        ):
             hosts.append(target.strip().lower().split(":", 1)[0].rsplit("@", 1)[-1][:253])
     if kind in ("shell", "http") and "://" in command:
         _url_hosts(command, hosts, 3)

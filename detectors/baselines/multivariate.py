@@ -101,7 +101,9 @@ def hst_from_json(blob: dict[str, Any]) -> HalfSpaceTrees:
 class MultivariateBaseline:
     name = "multivariate"
 
-    def __init__(self, tail: float, min_raw: float, n_trees: int, height: int, window: int, seed: int) -> None:
+    def __init__(
+        self, tail: float, min_raw: float, n_trees: int, height: int, window: int, seed: int
+    ) -> None:
         self.tail = tail
         self.min_raw = min_raw
         self.n_trees = n_trees
@@ -130,8 +132,8 @@ class MultivariateBaseline:
         o.extra["mv_x"] = x
         raw = float(hst.score_one(x))
         o.extra["mv_raw"] = raw
-        if not o.mature or raw < self.min_raw:
-            return []
+        if not o.mature or raw < self.min_raw or o.st.mv_hour == o.f.hour_index:
+            return []  # HST flags clustered anomalies as a run: one finding per agent-hour
         hist = role.hst_hist
         total = sum(hist)
         if total < 2 * self.window:
@@ -140,12 +142,13 @@ class MultivariateBaseline:
         tail = sum(hist[b:]) / total
         if tail > self.tail:
             return []
-        top = sorted((v, k) for k, v in x.items() if v > 0.3)[::-1][:3]
+        o.extra["mv_fired"] = True
+        top = sorted((v, k) for k, v in x.items() if v > 0.3 and k != "bytes")[::-1][:3]
         why = ", ".join(LABELS[k] for _, k in top) or "a combination of small deviations"
         strength = min(1.0, 0.5 + 0.1 * (-math.log10(max(tail, 1e-9)) - 3.0) + 0.2 * raw)
         reason = (
             f"unusual combination for an agent with role {role.name}: anomaly score {raw:.2f}, "
-            f"higher than {1 - tail:.2%} of the role's learned actions ({why})"
+            f"{_rarity(tail)} of the role's learned actions ({why})"
         )
         ctx = {
             "raw_score": round(raw, 4),
@@ -156,6 +159,8 @@ class MultivariateBaseline:
         return [make_finding("multivariate", "hst", strength, reason, ctx)]
 
     def learn(self, o: Obs) -> None:
+        if o.extra.get("mv_fired") and o.st is not None:
+            o.st.mv_hour = o.f.hour_index
         if not o.mature:
             return
         role = o.role
@@ -170,3 +175,9 @@ class MultivariateBaseline:
                     hist[i] *= 0.5
         x = o.extra.get("mv_x")
         role.hst.learn_one(x if x is not None else self.vector(o))
+
+
+def _rarity(tail: float) -> str:
+    if tail <= 0.0:
+        return "higher than all"
+    return f"higher than {min(99.99, 100.0 * (1.0 - tail)):.2f}%"

@@ -92,7 +92,9 @@ class NoveltyBaseline:
             total += strength
             if strength < self.min_score:
                 continue
-            cands.append((strength, idx, self._finding(o, cat, value, meta, strength, fr, ff, habit)))
+            cands.append(
+                (strength, idx, self._finding(o, cat, value, meta, strength, fr, ff, habit))
+            )
         o.signals["novel"] = min(1.0, total)
         cands.sort(key=lambda c: (-c[0], c[1]))
         return [c[2] for c in cands[:MAX_FINDINGS]]

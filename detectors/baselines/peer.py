@@ -75,7 +75,12 @@ class PeerBaseline:
                     f"{x:,} rows in one action; agents with role {role.name} typically touch "
                     f"{typical:,.0f} (this agent's own typical: {own:,.0f})"
                 )
-            ctx = {"observed": x, "role_typical": round(typical, 3), "agent_typical": round(own, 3), "role_z": round(z, 3)}
+            ctx = {
+                "observed": x,
+                "role_typical": round(typical, 3),
+                "agent_typical": round(own, 3),
+                "role_z": round(z, 3),
+            }
             if best is None or strength > best[0]:
                 best = (strength, what, reason, ctx)
 
@@ -88,7 +93,11 @@ class PeerBaseline:
                     f"{c} actions within one minute; agents with role {role.name} do "
                     f"{role.rate.m:.1f} ± {role.rate.std:.1f} per active minute"
                 )
-                ctx = {"observed_per_minute": c, "role_mean_per_minute": round(role.rate.m, 3), "threshold": round(thr, 3)}
+                ctx = {
+                    "observed_per_minute": c,
+                    "role_mean_per_minute": round(role.rate.m, 3),
+                    "threshold": round(thr, 3),
+                }
                 if best is None or strength > best[0]:
                     best = (strength, "rate", reason, ctx)
 

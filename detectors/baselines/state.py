@@ -39,6 +39,7 @@ class AgentState:
         "last_ts",
         "mcount",
         "minute",
+        "mv_hour",
         "n",
         "nov_rate",
         "prev",
@@ -68,6 +69,7 @@ class AgentState:
         self.trans = ItemTable()  # sequence: transition and from-symbol counts
         self.prev = ""  # previous action symbol
         self.seq_new_rate = 0.0  # how often this agent makes a never-seen transition
+        self.mv_hour = -1  # hour index of the last multivariate finding (one per hour)
 
     @classmethod
     def from_role(cls, role: str, profile: RoleProfile | None, prior_weight: float) -> AgentState:
@@ -105,6 +107,7 @@ class AgentState:
             "tr": self.trans.to_json(),
             "prev": self.prev,
             "sr": self.seq_new_rate,
+            "mvh": self.mv_hour,
         }
 
     @classmethod
@@ -128,6 +131,7 @@ class AgentState:
         st.trans = ItemTable.from_json(blob["tr"])
         st.prev = str(blob["prev"])
         st.seq_new_rate = float(blob["sr"])
+        st.mv_hour = int(blob["mvh"])
         if len(st.hours) != HOUR_BINS or len(st.nov_rate) != len(CATEGORIES):
             raise ValueError("corrupt baseline state blob")
         return st
@@ -221,7 +225,7 @@ class SharedState:
     def role(self, name: str) -> RoleProfile:
         p = self.roles.get(name)
         if p is None:
-            if len(self.roles) >= self.max_roles:
+            if len(self.roles) >= self.max_roles - 1:  # one slot kept for "(other)"
                 # an unbounded set of role names would grow memory: fold the rest together
                 name = "(other)"
                 p = self.roles.get(name)

@@ -24,7 +24,9 @@ STD_FLOOR = 0.5
 class VolumeBaseline:
     name = "volume"
 
-    def __init__(self, z: float, min_ratio: float, min_bytes: int, min_rows: int, half_life: float) -> None:
+    def __init__(
+        self, z: float, min_ratio: float, min_bytes: int, min_rows: int, half_life: float
+    ) -> None:
         self.z = z
         self.min_ratio = min_ratio
         self.min_bytes = min_bytes
@@ -52,9 +54,7 @@ class VolumeBaseline:
         else:
             shown, usual, high = f"{x:,}", f"{typical:,.0f}", f"{upper:,.0f}"
             head = f"{shown} rows in one action"
-        reason = (
-            f"{head}, {ratio:,.0f}x this agent's typical {usual} (usually under {high}; z = {z:.1f})"
-        )
+        reason = f"{head}, {ratio:,.0f}x this agent's typical {usual} (usually under {high}; z = {z:.1f})"
         ctx = {
             "observed": x,
             "baseline_typical": round(typical, 3),
@@ -64,7 +64,9 @@ class VolumeBaseline:
         }
         check = "bytes_out" if what == "bytes" else "rows"
         tech = ("T1048", "TA0010") if what == "bytes" else ("T1213", "TA0009")
-        return z, make_finding("volume", check, strength, reason, ctx, technique=tech[0], tactic=tech[1])
+        return z, make_finding(
+            "volume", check, strength, reason, ctx, technique=tech[0], tactic=tech[1]
+        )
 
     def score(self, o: Obs) -> list[Finding]:
         st = o.st
@@ -91,8 +93,8 @@ class VolumeBaseline:
         assert st is not None
         f, ts, hl = o.f, o.event.ts, self.half_life
         if f.log_bytes is not None:
-            st.vb.update(f.log_bytes, ts, hl, cap_z=3.0)
-            o.role.vb.update(f.log_bytes, ts, hl, cap_z=3.0)
+            st.vb.update(f.log_bytes, ts, hl, cap_z=4.0)
+            o.role.vb.update(f.log_bytes, ts, hl, cap_z=4.0)
         if f.log_rows is not None:
-            st.vr.update(f.log_rows, ts, hl, cap_z=3.0)
-            o.role.vr.update(f.log_rows, ts, hl, cap_z=3.0)
+            st.vr.update(f.log_rows, ts, hl, cap_z=4.0)
+            o.role.vr.update(f.log_rows, ts, hl, cap_z=4.0)

@@ -21,14 +21,24 @@ DAY = 86400
 ROLES: dict[str, dict[str, Any]] = {
     "support": {
         "kind": "tool_call",
-        "tools": ["search_kb", "get_ticket", "update_ticket", "send_email", "lookup_customer", "add_note"],
+        "tools": [
+            "search_kb",
+            "get_ticket",
+            "update_ticket",
+            "send_email",
+            "lookup_customer",
+            "add_note",
+        ],
     },
     "devops": {
         "kind": "shell",
         "tools": ["kubectl", "git", "grep", "cat", "curl", "ssh", "systemctl", "journalctl"],
     },
     "analyst": {"kind": "sql", "tools": ["psql"]},
-    "finance": {"kind": "tool_call", "tools": ["get_invoice", "pay_invoice", "get_report", "send_email"]},
+    "finance": {
+        "kind": "tool_call",
+        "tools": ["get_invoice", "pay_invoice", "get_report", "send_email"],
+    },
 }
 HOSTS = [f"web{i}.prod.corp" for i in range(12)]
 TABLES = ["orders", "products", "events", "sessions", "inventory", "shipments"]
@@ -120,7 +130,9 @@ class Fleet:
                 act["command"] = f"{tool}()"
         return act
 
-    def event(self, a: AgentProfile, ts: float, action: dict[str, Any], decision: str = "allow") -> Event:
+    def event(
+        self, a: AgentProfile, ts: float, action: dict[str, Any], decision: str = "allow"
+    ) -> Event:
         self._n += 1
         data = {
             "schema_version": "1",
@@ -138,7 +150,9 @@ class Fleet:
         return Event(data, float(ts))
 
     # ---------------------------------------------------------------- benign days
-    def day_events(self, a: AgentProfile, day: int, start_shift: float = 0.0, rate_mult: float = 1.0) -> list[Event]:
+    def day_events(
+        self, a: AgentProfile, day: int, start_shift: float = 0.0, rate_mult: float = 1.0
+    ) -> list[Event]:
         r = self.rng
         weekday = (day + 3) % 7
         if weekday >= 5 and not a.weekend:
@@ -184,7 +198,12 @@ class Fleet:
                     "bytes_out": 5_000_000,
                 }
             elif i % 3 == 1:
-                act = {"kind": "shell", "tool": "psql", "command": "psql -c 'select * from customers'", "target": "db-prod.corp"}
+                act = {
+                    "kind": "shell",
+                    "tool": "psql",
+                    "command": "psql -c 'select * from customers'",
+                    "target": "db-prod.corp",
+                }
             else:
                 act = self.action(a)
             out.append(self.event(a, t, act))
@@ -200,4 +219,3 @@ def run(detector: Any, events: list[Event]) -> dict[str, list[Any]]:
             found[ev.event_id] = fs
         detector.learn_one(ev)
     return found
-

@@ -124,7 +124,8 @@ def _factors(factors: Any) -> str:
 
 def encode_enriched(value: Mapping[str, Any]) -> bytes:
     meta = agentwatch_meta(value)
-    action = value.get("action") if isinstance(value.get("action"), Mapping) else {}
+    raw_action = value.get("action")
+    action: Mapping[str, Any] = raw_action if isinstance(raw_action, Mapping) else {}
     findings = meta.get("findings") or []
     top = top_finding(findings)
     kind = str(action.get("kind", "unknown"))

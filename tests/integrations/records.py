@@ -101,7 +101,7 @@ ACTIONS: dict[str, dict[str, Any]] = {
 
 ALERT: dict[str, Any] = {
     "schema_version": "1",
-    "alert_id": "alr_5d0c",
+    "alert_id": "alr_5d0c9a1e7b2f4c3d8e6a0b1c2d3e4f50",
     "version": 2,
     "status": "open",
     "kind": "detection",
@@ -134,7 +134,7 @@ ALERT: dict[str, Any] = {
             }
         ],
     },
-    "baseline_maturity": "mature",
+    "baseline_maturity": {"events": 900, "hours": 240.0, "mature": True},
     "techniques": ["T1567.002"],
     "tactics": ["TA0010"],
     "incident_id": "inc_77",

@@ -97,7 +97,10 @@ def test_kind_specific_fields() -> None:
 def test_alert_document() -> None:
     doc = to_ecs_alert(alert())
     _check_categorization(doc)
-    assert doc["event"]["kind"] == "alert" and doc["event"]["id"] == "alr_5d0c"
+    assert (
+        doc["event"]["kind"] == "alert"
+        and doc["event"]["id"] == "alr_5d0c9a1e7b2f4c3d8e6a0b1c2d3e4f50"
+    )
     assert (doc["event"]["start"], doc["event"]["end"]) == (
         "2026-03-01T12:00:00.000Z",
         "2026-03-01T12:05:00.000Z",

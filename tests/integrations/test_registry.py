@@ -117,9 +117,15 @@ def test_file_destination_routes_by_kind_and_min_severity(tmp_path: Path) -> Non
         "7f1c2a9e-0001",
         "7f1c2a9e-0001",
     ]
-    assert [orjson.loads(x)["alert_id"] for x in alert_lines] == ["alr_5d0c", "alr_2"]
+    assert [orjson.loads(x)["alert_id"] for x in alert_lines] == [
+        "alr_5d0c9a1e7b2f4c3d8e6a0b1c2d3e4f50",
+        "alr_2",
+    ]
     crit = (tmp_path / "crit.cef").read_text().splitlines()
-    assert len(crit) == 1 and parse_cef(crit[0])[1]["externalId"] == "alr_5d0c"
+    assert (
+        len(crit) == 1
+        and parse_cef(crit[0])[1]["externalId"] == "alr_5d0c9a1e7b2f4c3d8e6a0b1c2d3e4f50"
+    )
     assert stats["all"].sent == 4 and stats["crit"].sent == 1
 
 

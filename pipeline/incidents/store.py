@@ -535,7 +535,8 @@ class IncidentStore:
     ) -> list[dict[str, Any]]:
         """Incident headers matching every filter given, newest first. Times are epoch seconds
         on ``opened_at``; ``status`` accepts ``open`` / ``closed`` as groups too."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         statuses: list[str] = []
         for s in status:
             if s == "closed":
@@ -600,7 +601,8 @@ class IncidentStore:
     ) -> list[dict[str, Any]]:
         """Alerts matching every filter given, newest (by last seen) first. ``status`` is the
         triage status: ``open`` or ``acked``; times filter on last seen."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if status:
             where.append(f"status IN ({','.join('?' * len(status))})")
             params += list(status)
@@ -641,7 +643,8 @@ class IncidentStore:
 
     def stats(self, since_day: str | None = None, until_day: str | None = None) -> dict[str, dict[str, int]]:
         """``{day: {"events": n, "dead_letters": n, ...}}`` summed over sources, days inclusive."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if since_day:
             where.append("day >= ?")
             params.append(since_day)

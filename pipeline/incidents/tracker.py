@@ -487,7 +487,8 @@ class IncidentTracker:
         state = self._agents.get(agent_id)
         if not state or not state["open"]:
             return []
-        payload = msg.get("payload") if isinstance(msg.get("payload"), dict) else {}
+        raw_payload = msg.get("payload")
+        payload: dict[str, Any] = raw_payload if isinstance(raw_payload, dict) else {}
         by = str(msg.get("by") or "unknown")
         ts_num = parse_time(msg.get("ts"))
         ts = iso_time(ts_num) if ts_num is not None else iso_time(self.clock())
@@ -652,8 +653,8 @@ class IncidentTracker:
         ts_num = parse_time(alert.get("last_seen") or alert.get("created_at") or alert.get("ts"))
         ts = iso_time(ts_num) if ts_num is not None else iso_time(self.clock())
         data = {k: v for k, v in alert.items() if k not in ("evidence", "evidence_events")}
-        count = alert.get("count")
-        what = f"[{severity}] {title}" + (f" (x{count})" if isinstance(count, int) and count > 1 else "")
+        n = alert.get("count")
+        what = f"[{severity}] {title}" + (f" (x{n})" if isinstance(n, int) and n > 1 else "")
         # one entry per alert and severity: a grouped alert that grows does not flood the timeline
         entry = make_entry(h["incident_id"], "alert", alert_id, ts, "agentwatch", what, data, severity)
         self._append(inc, entries, entry, None)
@@ -694,7 +695,7 @@ class IncidentTracker:
         for (agent_id, inc_id), entries in touched.entries.items():
             state = self._agents.get(agent_id)
             inc = state["open"].get(inc_id) if state else None
-            if inc is None:
+            if state is None or inc is None:
                 continue
             self._dirty.add(agent_id)
             h = inc["h"]

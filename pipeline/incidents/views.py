@@ -171,7 +171,8 @@ def incident_panel(inc: dict[str, Any]) -> Group:
 
 
 def alert_panel(alert: dict[str, Any]) -> Panel:
-    risk = alert.get("risk") if isinstance(alert.get("risk"), dict) else {}
+    raw = alert.get("risk")
+    risk: dict[str, Any] = raw if isinstance(raw, dict) else {}
     factors = ", ".join(f"{f.get('source')}:{f.get('id')} +{f.get('contribution')}" for f in risk.get("factors") or [])
     ack = alert.get("ack") or {}
     rows = [

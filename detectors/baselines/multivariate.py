@@ -40,6 +40,7 @@ LABELS = {
     "vol": "volume above norm",
 }
 BINS = 50
+QUANT = 20.0
 HIST_MAX = 100_000.0
 
 
@@ -112,16 +113,32 @@ class MultivariateBaseline:
         self.seed = seed
 
     def vector(self, o: Obs) -> dict[str, float]:
+        """The features, quantised to a 1/20 grid: the HST only resolves a few levels per
+        feature anyway, and a quantised vector makes its score cacheable (see ``_score``)."""
         s = o.signals
+        q = QUANT
         return {
-            "bytes": s.get("bytes", 0.0),
+            "bytes": round(s.get("bytes", 0.0) * q) / q,
             "deny": 1.0 if o.f.denied else 0.0,
-            "novel": s.get("novel", 0.0),
-            "rate": s.get("rate", 0.0),
-            "seq": s.get("seq", 0.0),
-            "time": s.get("time", 0.0),
-            "vol": s.get("vol", 0.0),
+            "novel": round(s.get("novel", 0.0) * q) / q,
+            "rate": round(s.get("rate", 0.0) * q) / q,
+            "seq": round(s.get("seq", 0.0) * q) / q,
+            "time": round(s.get("time", 0.0) * q) / q,
+            "vol": round(s.get("vol", 0.0) * q) / q,
         }
+
+    @staticmethod
+    def _score(role: Any, x: dict[str, float]) -> float:
+        """HST scores read only the reference masses, which change only when a window pivots,
+        so a score is cached per vector until the next pivot: exact, not an approximation."""
+        cache = role.hst_cache
+        key = tuple(x.values())
+        raw = cache.get(key)
+        if raw is None:
+            raw = float(role.hst.score_one(x))
+            if len(cache) < 4096:
+                cache[key] = raw
+        return raw
 
     def score(self, o: Obs) -> list[Finding]:
         role = o.role
@@ -130,7 +147,7 @@ class MultivariateBaseline:
             return []
         x = self.vector(o)
         o.extra["mv_x"] = x
-        raw = float(hst.score_one(x))
+        raw = self._score(role, x)
         o.extra["mv_raw"] = raw
         if not o.mature or raw < self.min_raw or o.st.mv_hour == o.f.hour_index:
             return []  # HST flags clustered anomalies as a run: one finding per agent-hour
@@ -175,6 +192,8 @@ class MultivariateBaseline:
                     hist[i] *= 0.5
         x = o.extra.get("mv_x")
         role.hst.learn_one(x if x is not None else self.vector(o))
+        if role.hst.counter == 0:  # the window pivoted: reference masses changed
+            role.hst_cache.clear()
 
 
 def _rarity(tail: float) -> str:

@@ -145,6 +145,7 @@ class RoleProfile:
         "hours",
         "hours_day",
         "hst",
+        "hst_cache",
         "hst_hist",
         "items",
         "n",
@@ -166,6 +167,9 @@ class RoleProfile:
         self.vr = EW()
         self.hst: Any = None  # river HalfSpaceTrees, built on first use (multivariate.py)
         self.hst_hist = array("d", bytes(8 * 50))  # calibration: histogram of learned scores
+        self.hst_cache: dict[
+            tuple[float, ...], float
+        ] = {}  # not state: scores until the next pivot
 
     def fraction(self, key: int) -> float | None:
         """Share of this role's agents that have used item ``key`` (None: too few agents)."""

@@ -1,0 +1,523 @@
+"""SQL statement classifier for rule matching (not a validating parser).
+
+``parse_sql(text) -> ParsedSql`` splits a query text into statements and says, for each, what a
+detection rule needs: the statement ``kind`` (SELECT, DELETE, DROP, COPY, ...), the object type
+of DDL (``DROP TABLE`` -> ``TABLE``), the tables it touches, whether the main statement has a
+WHERE clause (and whether that WHERE is a tautology such as ``1=1``), a LIMIT/TOP/FETCH, a
+``SELECT *``, where ``COPY ... TO`` writes, ``INTO OUTFILE`` and the functions it calls.
+
+It is a single-pass tokenizer plus keyword scanning, dialect-agnostic, and never raises: broken
+or partial SQL (which agents send) still yields its keywords. We measured sqlglot's full parse at
+46-211 µs per statement on these machines and its tokenizer alone at 15-48 µs, too slow for the
+per-event path; this classifier costs a few µs, and the tests check it against sqlglot's parse
+on a corpus of queries. Bounds: input clipped to :data:`MAX_INPUT` characters, at most
+:data:`MAX_STATEMENTS` statements and :data:`MAX_TOKENS` tokens, lists capped at 64 entries.
+
+``sql_in_command(program, args, redirects)`` finds the SQL inside a shell command
+(``psql -c``, ``mysql -e``, ``sqlite3 db SQL``, ``clickhouse-client -q``, ``bq query``, ...).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = ["MAX_INPUT", "ParsedSql", "SqlStatement", "parse_sql", "sql_in_command"]
+
+MAX_INPUT = 64 * 1024
+MAX_STATEMENTS = 64
+MAX_TOKENS = 16384
+MAX_LIST = 64
+_CACHE_MAX_LEN = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class SqlStatement:
+    kind: str
+    object_type: str = ""
+    tables: tuple[str, ...] = ()
+    qualified_tables: tuple[str, ...] = ()
+    has_where: bool = False
+    where_trivial: bool = False
+    has_limit: bool = False
+    select_star: bool = False
+    copy_to: str = ""
+    into_outfile: bool = False
+    functions: tuple[str, ...] = ()
+    span: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSql:
+    statements: tuple[SqlStatement, ...]
+    truncated: bool = False
+
+
+# token kinds
+_W = 1  # word (keyword or bare identifier), value upper-cased
+_Q = 2  # quoted identifier, value as written (lower-cased)
+_S = 3  # string literal, value is its content
+_N = 4  # number
+_P = 5  # punctuation / operator
+
+_WORD = re.compile(r"[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*")
+_NUM = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?")
+_SPACE = re.compile(r"\s+")
+_DOLLAR_TAG = re.compile(r"\$[A-Za-z_0-9]*\$")
+_OPERATOR = re.compile(r"[<>=!|:~^&+\-/%@#?]+")
+
+
+@dataclass(slots=True)
+class _T:
+    kind: int
+    value: str
+    start: int
+    end: int
+    depth: int
+
+
+def _tokenize(s: str, budget: int) -> tuple[list[_T], bool]:
+    toks: list[_T] = []
+    i = 0
+    n = len(s)
+    depth = 0
+    while i < n:
+        if len(toks) >= budget:
+            return toks, True
+        c = s[i]
+        if c.isspace():
+            m = _SPACE.match(s, i)
+            i = m.end() if m else i + 1
+            continue
+        if c == "-" and s.startswith("--", i):
+            j = s.find("\n", i)
+            i = n if j < 0 else j + 1
+            continue
+        if c == "/" and s.startswith("/*", i):
+            j = s.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+            continue
+        if c == "'" or (c in "EeNnBbXx" and i + 1 < n and s[i + 1] == "'"):
+            q = i if c == "'" else i + 1
+            j = q + 1
+            parts = []
+            while True:
+                k = s.find("'", j)
+                if k < 0:
+                    parts.append(s[j:])
+                    j = n
+                    break
+                parts.append(s[j:k])
+                if k + 1 < n and s[k + 1] == "'":
+                    parts.append("'")
+                    j = k + 2
+                    continue
+                j = k + 1
+                break
+            toks.append(_T(_S, "".join(parts), i, j, depth))
+            i = j
+            continue
+        if c == "$":
+            m = _DOLLAR_TAG.match(s, i)
+            if m is not None:
+                tag = m.group()
+                k = s.find(tag, m.end())
+                j = n if k < 0 else k + len(tag)
+                toks.append(_T(_S, s[m.end() : k if k >= 0 else n], i, j, depth))
+                i = j
+                continue
+        if c == '"' or c == "`" or c == "[":
+            close = {'"': '"', "`": "`", "[": "]"}[c]
+            k = s.find(close, i + 1)
+            j = n if k < 0 else k + 1
+            toks.append(_T(_Q, s[i + 1 : k if k >= 0 else n].lower(), i, j, depth))
+            i = j
+            continue
+        m = _WORD.match(s, i)
+        if m is not None:
+            toks.append(_T(_W, m.group().upper(), i, m.end(), depth))
+            i = m.end()
+            continue
+        if c.isdigit():
+            m = _NUM.match(s, i)
+            j = m.end() if m else i + 1
+            toks.append(_T(_N, s[i:j], i, j, depth))
+            i = j
+            continue
+        if c == "(":
+            toks.append(_T(_P, "(", i, i + 1, depth))
+            depth += 1
+            i += 1
+            continue
+        if c == ")":
+            depth = max(0, depth - 1)
+            toks.append(_T(_P, ")", i, i + 1, depth))
+            i += 1
+            continue
+        if c in ";,.*":
+            toks.append(_T(_P, c, i, i + 1, depth))
+            i += 1
+            continue
+        m = _OPERATOR.match(s, i)
+        j = m.end() if m else i + 1
+        toks.append(_T(_P, s[i:j], i, j, depth))
+        i = j
+    return toks, False
+
+
+_KINDS = frozenset(
+    {
+        "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "REPLACE", "DROP", "TRUNCATE",
+        "ALTER", "CREATE", "GRANT", "REVOKE", "COPY", "SHOW", "SET", "RESET", "BEGIN", "START",
+        "COMMIT", "ROLLBACK", "SAVEPOINT", "CALL", "EXEC", "EXECUTE", "VACUUM", "ANALYZE", "DESCRIBE",
+        "DESC", "USE", "LOCK", "UNLOAD", "LOAD", "BACKUP", "RESTORE", "RENAME", "COMMENT", "VALUES",
+        "TABLE", "DO", "DECLARE", "FETCH", "PREPARE", "DEALLOCATE", "LISTEN", "NOTIFY", "REINDEX",
+        "CLUSTER", "REFRESH", "IMPORT", "EXPORT", "PRAGMA", "ATTACH", "DETACH", "OPTIMIZE", "KILL",
+        "FLUSH", "PURGE", "UNDROP",
+    }
+)  # fmt: skip
+_DDL_MODIFIERS = frozenset(
+    {"OR", "REPLACE", "TEMP", "TEMPORARY", "UNIQUE", "MATERIALIZED", "IF", "EXISTS", "NOT", "GLOBAL",
+     "LOCAL", "EXTERNAL", "UNLOGGED", "CONCURRENTLY", "RECURSIVE", "TRANSIENT", "VOLATILE", "SECURE",
+     "FOREIGN", "ONLY"}
+)  # fmt: skip
+_CLAUSE_END = frozenset(
+    {"WHERE", "GROUP", "ORDER", "LIMIT", "HAVING", "UNION", "EXCEPT", "INTERSECT", "ON", "USING",
+     "JOIN", "INNER", "LEFT", "RIGHT", "FULL", "CROSS", "NATURAL", "SET", "VALUES", "RETURNING",
+     "WINDOW", "OFFSET", "FETCH", "FOR", "TO", "WITH", "SELECT", "LATERAL", "OUTER", "AS", "INTO",
+     "FROM", "QUALIFY", "SAMPLE", "TABLESAMPLE", "DEFAULT", "OVERWRITE", "PARTITION", "TOP", "CASCADE",
+     "RESTRICT", "RESTART", "CONTINUE", "IDENTITY", "OUTFILE", "DUMPFILE", "STDIN", "STDOUT", "PROGRAM",
+     "CSV", "BINARY", "HEADER", "DELIMITER", "NULL", "FORMAT", "LOCK", "NOWAIT", "ADD", "DROP",
+     "RENAME", "COLUMN", "ALTER", "OWNER", "IN", "SHARE", "MODE", "EXCLUSIVE", "ACCESS", "ROW", "TABLE"}
+)  # fmt: skip
+_TABLE_INTRO = frozenset({"FROM", "JOIN", "INTO", "UPDATE", "USING", "TABLE"})
+_WHERE_END = frozenset({"GROUP", "ORDER", "LIMIT", "HAVING", "RETURNING", "WINDOW", "OFFSET", "FETCH", "UNION", "EXCEPT", "INTERSECT", "FOR"})  # fmt: skip
+_NOT_FUNCTIONS = frozenset(
+    {"IN", "VALUES", "EXISTS", "AS", "ON", "USING", "INTO", "FROM", "WHERE", "AND", "OR", "NOT", "OVER",
+     "FILTER", "WITHIN", "TABLE", "KEY", "ALL", "ANY", "SOME", "SELECT", "WITH", "JOIN", "PARTITION",
+     "CHECK", "UNIQUE", "REFERENCES", "PRIMARY", "DEFAULT", "IF", "TO", "BY", "LIMIT", "SET", "RETURNING",
+     "VARCHAR", "CHAR", "NUMERIC", "DECIMAL", "INTERVAL", "TIMESTAMP", "ARRAY", "ROW", "CAST", "CASE", "WHEN",
+     "THEN", "ELSE", "COPY", "INDEX", "VIEW", "UPDATE", "DELETE", "INSERT", "LIKE", "ILIKE", "BETWEEN"}
+)  # fmt: skip
+
+
+def _split(toks: list[_T]) -> list[list[_T]]:
+    stmts: list[list[_T]] = []
+    cur: list[_T] = []
+    for t in toks:
+        if t.kind == _P and t.value == ";" and t.depth == 0:
+            if cur:
+                stmts.append(cur)
+            cur = []
+            if len(stmts) >= MAX_STATEMENTS:
+                return stmts
+            continue
+        cur.append(t)
+    if cur:
+        stmts.append(cur)
+    return stmts
+
+
+def _name_at(ts: list[_T], i: int) -> tuple[str, str, int]:
+    """Read a possibly qualified name at ``i``: (bare, qualified, next index); bare '' if none."""
+    parts: list[str] = []
+    n = len(ts)
+    while i < n:
+        t = ts[i]
+        if t.kind == _W:
+            parts.append(t.value.lower())
+        elif t.kind == _Q:
+            parts.append(t.value)
+        else:
+            break
+        i += 1
+        if i < n and ts[i].kind == _P and ts[i].value == ".":
+            i += 1
+            continue
+        break
+    if not parts:
+        return "", "", i
+    return parts[-1], ".".join(parts), i
+
+
+def _analyse(ts: list[_T], text: str) -> SqlStatement:
+    n = len(ts)
+    base_depth = ts[0].depth
+    k = 0
+    # leading parentheses: "(SELECT ...)"
+    while k < n and ts[k].kind == _P and ts[k].value == "(":
+        k += 1
+    first = ts[k].value if k < n and ts[k].kind == _W else ""
+    if k < n and ts[k].kind == _P and ts[k].value.startswith("\\"):
+        first = ""
+    kind = first if first in _KINDS else (first or "UNKNOWN")
+    main_depth = ts[k].depth if k < n else base_depth
+    if kind == "WITH":
+        # the statement kind is the first DML keyword at the top level after the CTE list
+        for t in ts[k + 1 :]:
+            if t.depth == main_depth and t.kind == _W and t.value in ("SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"):
+                kind = t.value
+                break
+    elif kind in ("EXPLAIN",) or first == "EXPLAIN":
+        kind = "EXPLAIN"
+        for t in ts[k + 1 : k + 4]:
+            if t.kind == _W and t.value == "ANALYZE":
+                for t2 in ts[k + 1 :]:
+                    if t2.kind == _W and t2.value in ("SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"):
+                        kind = t2.value
+                        break
+                break
+    elif kind == "START":
+        kind = "BEGIN"
+    elif kind == "DESC":
+        kind = "DESCRIBE"
+    elif kind == "EXEC":
+        kind = "EXECUTE"
+    object_type = ""
+    if kind in ("DROP", "CREATE", "ALTER", "TRUNCATE", "UNDROP", "COMMENT", "GRANT", "REVOKE"):
+        for t in ts[k + 1 : k + 8]:
+            if t.kind != _W:
+                break
+            if t.value in _DDL_MODIFIERS:
+                continue
+            object_type = t.value
+            break
+        if kind == "TRUNCATE" and object_type not in ("TABLE", ""):
+            object_type = "TABLE"  # TRUNCATE name
+        if kind in ("GRANT", "REVOKE"):
+            object_type = ""
+    tables: list[str] = []
+    qualified: list[str] = []
+    functions: list[str] = []
+    has_where = where_trivial = has_limit = select_star = into_outfile = False
+    copy_to = ""
+
+    def add_table(bare: str, qual: str) -> None:
+        if bare and bare not in tables and len(tables) < MAX_LIST:
+            tables.append(bare)
+            qualified.append(qual)
+
+    # the object of DDL / TRUNCATE / COPY / LOCK
+    if kind in ("DROP", "TRUNCATE", "ALTER", "CREATE", "UNDROP") and object_type in ("TABLE", "VIEW", ""):
+        j = k + 1
+        while j < n and ts[j].kind == _W and (ts[j].value in _DDL_MODIFIERS or ts[j].value in ("TABLE", "VIEW")):
+            j += 1
+        while j < n:
+            bare, qual, j = _name_at(ts, j)
+            if not bare or bare.upper() in _CLAUSE_END:
+                break
+            add_table(bare, qual)
+            if j < n and ts[j].kind == _P and ts[j].value == ",":
+                j += 1
+                continue
+            break
+    if kind in ("COPY", "LOCK", "VACUUM", "ANALYZE", "REINDEX", "CLUSTER", "OPTIMIZE", "DESCRIBE", "UNLOAD"):
+        j = k + 1
+        while j < n and ts[j].kind == _W and ts[j].value in ("TABLE", "ONLY", "FULL", "VERBOSE", "ANALYZE"):
+            j += 1
+        bare, qual, _ = _name_at(ts, j)
+        if bare and bare.upper() not in _CLAUSE_END:
+            add_table(bare, qual)
+    prev: _T | None = None
+    in_select_list = False
+    i = k
+    while i < n:
+        t = ts[i]
+        v = t.value
+        if t.kind == _W:
+            at_main = t.depth == main_depth
+            if v in _TABLE_INTRO and not (v == "TABLE" and kind in ("DROP", "TRUNCATE", "ALTER", "CREATE")):
+                if v == "UPDATE" and prev is not None and prev.kind == _W and prev.value in ("FOR", "KEY", "NO", "ON", "DO"):
+                    pass  # FOR UPDATE / ON UPDATE / DO UPDATE: not a table
+                elif v == "INTO" and i + 1 < n and ts[i + 1].kind == _W and ts[i + 1].value in ("OUTFILE", "DUMPFILE"):
+                    into_outfile = True
+                elif v == "USING" and i + 1 < n and ts[i + 1].kind == _P and ts[i + 1].value == "(":
+                    pass  # JOIN ... USING (col)
+                else:
+                    j = i + 1
+                    while True:
+                        while j < n and ts[j].kind == _W and ts[j].value in ("ONLY", "LATERAL", "TABLE", "IGNORE", "LOW_PRIORITY"):
+                            j += 1
+                        bare, qual, j2 = _name_at(ts, j)
+                        if not bare or bare.upper() in _CLAUSE_END:
+                            break
+                        if j2 < n and ts[j2].kind == _P and ts[j2].value == "(" and v != "INTO":
+                            break  # a table function, not a table
+                        add_table(bare, qual)
+                        j = j2
+                        if v != "FROM":
+                            break
+                        # FROM a x, b y: skip an alias, continue after a comma
+                        if j < n and ts[j].kind == _W and ts[j].value == "AS":
+                            j += 1
+                        if j < n and ts[j].kind in (_W, _Q) and ts[j].value not in _CLAUSE_END:
+                            j += 1
+                        if j < n and ts[j].kind == _P and ts[j].value == "," and ts[j].depth == t.depth:
+                            j += 1
+                            continue
+                        break
+            if at_main:
+                if v == "WHERE":
+                    has_where = True
+                    where_trivial = _trivial_where(ts, i + 1, main_depth)
+                elif v in ("LIMIT", "TOP"):
+                    has_limit = True
+                elif v == "FETCH" and kind != "FETCH":
+                    has_limit = True
+                elif v == "SELECT":
+                    in_select_list = True
+                elif v == "FROM":
+                    in_select_list = False
+                elif v == "TO" and kind == "COPY" and not copy_to:
+                    nt = ts[i + 1] if i + 1 < n else None
+                    if nt is None:
+                        copy_to = "?"
+                    elif nt.kind == _S:
+                        copy_to = nt.value[:256] or "?"
+                    else:
+                        copy_to = nt.value.lower()[:256]
+            if (
+                i + 1 < n
+                and ts[i + 1].kind == _P
+                and ts[i + 1].value == "("
+                and v not in _NOT_FUNCTIONS
+                and not (prev is not None and prev.kind == _W and prev.value in ("INTO", "TABLE", "AS"))
+            ):
+                name = v.lower()
+                if name not in functions and len(functions) < MAX_LIST:
+                    functions.append(name)
+        elif t.kind == _P and v == "*" and in_select_list and t.depth == main_depth and prev is not None:
+            if (prev.kind == _W and prev.value in ("SELECT", "DISTINCT", "ALL")) or (prev.kind == _P and prev.value in (",", ".")):
+                select_star = True
+        elif t.kind == _P and v.startswith("\\") and kind == "UNKNOWN":
+            pass
+        prev = t
+        i += 1
+    if first == "WITH":  # names defined by the CTE list are not tables
+        ctes = {ts[j - 1].value.lower() for j in range(k + 2, n) if ts[j].kind == _W and ts[j].value == "AS"
+                and ts[j].depth == main_depth and ts[j - 1].kind in (_W, _Q)}
+        keep = [(b, q) for b, q in zip(tables, qualified, strict=True) if b not in ctes]
+        tables = [b for b, _ in keep]
+        qualified = [q for _, q in keep]
+    span = (ts[0].start, ts[-1].end)
+    return SqlStatement(
+        kind=kind,
+        object_type=object_type,
+        tables=tuple(tables),
+        qualified_tables=tuple(qualified),
+        has_where=has_where,
+        where_trivial=where_trivial,
+        has_limit=has_limit,
+        select_star=select_star,
+        copy_to=copy_to,
+        into_outfile=into_outfile,
+        functions=tuple(functions),
+        span=span,
+    )
+
+
+def _trivial_where(ts: list[_T], i: int, depth: int) -> bool:
+    """WHERE clause that is always true: ``1=1``, ``TRUE``, ``'a'='a'``, ``x=x`` (optionally
+    followed by OR ...)."""
+    clause: list[_T] = []
+    n = len(ts)
+    while i < n and len(clause) < 8:
+        t = ts[i]
+        if t.depth == depth and t.kind == _W and t.value in _WHERE_END:
+            break
+        if t.depth == depth and t.kind == _W and t.value == "OR":
+            break
+        if t.depth == depth and t.kind == _W and t.value == "AND":
+            return False
+        clause.append(t)
+        i += 1
+    vals = [(t.kind, t.value) for t in clause if not (t.kind == _P and t.value in ("(", ")"))]
+    if len(vals) == 1:
+        return vals[0] in ((_W, "TRUE"), (_N, "1"))
+    if len(vals) == 2:
+        return vals == [(_W, "NOT"), (_W, "FALSE")]
+    if len(vals) == 3 and vals[1] == (_P, "=") and vals[0] == vals[2] and vals[0][0] in (_N, _S, _W, _Q):
+        return True
+    return False
+
+
+def parse_sql(text: str) -> ParsedSql:
+    """Classify every statement of ``text``. Never raises; bounded time and output."""
+    if not isinstance(text, str):
+        text = str(text)
+    if len(text) <= _CACHE_MAX_LEN:
+        return _parse_cached(text)
+    return _parse(text[:MAX_INPUT], len(text) > MAX_INPUT)
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> ParsedSql:
+    return _parse(text, False)
+
+
+def _parse(text: str, clipped: bool) -> ParsedSql:
+    stripped = text.lstrip()
+    if stripped.startswith("\\copy") or stripped.startswith("\\COPY"):
+        text = text.replace("\\copy", "COPY", 1).replace("\\COPY", "COPY", 1)  # psql client-side copy
+    toks, cut = _tokenize(text, MAX_TOKENS)
+    stmts = _split(toks)
+    out = tuple(_analyse(s, text) for s in stmts if s)
+    return ParsedSql(out, cut or clipped or (len(stmts) >= MAX_STATEMENTS and len(toks) > sum(map(len, stmts))))
+
+
+_SQL_CLIENTS = {
+    # program: (options whose value is SQL)
+    "psql": ("-c", "--command"),
+    "mysql": ("-e", "--execute"),
+    "mariadb": ("-e", "--execute"),
+    "clickhouse-client": ("-q", "--query"),
+    "clickhouse": ("-q", "--query"),
+    "snowsql": ("-q", "--query"),
+    "cqlsh": ("-e", "--execute"),
+    "sqlcmd": ("-Q", "-q"),
+    "cockroach": ("-e", "--execute"),
+    "duckdb": ("-c",),
+    "trino": ("--execute",),
+    "presto": ("--execute",),
+    "usql": ("-c", "--command"),
+    "pgcli": (),
+    "redshift": (),
+}
+_LOOKS_SQL = re.compile(
+    r"\s*(?:select|insert|update|delete|drop|truncate|alter|create|grant|revoke|copy|with|merge|vacuum)\b",
+    re.IGNORECASE,
+)
+
+
+def sql_in_command(program: str, args: Sequence[str], stdin_texts: Sequence[str] = ()) -> list[str]:
+    """The SQL texts a database client command line carries (at most 8)."""
+    found: list[str] = []
+    opts = _SQL_CLIENTS.get(program)
+    if program in ("sqlite3", "sqlite"):
+        positional = [a for a in args if not a.startswith("-")]
+        if len(positional) >= 2:
+            found.append(" ".join(positional[1:]))
+    elif program == "bq" and len(args) > 0 and args[0] == "query":
+        positional = [a for a in args[1:] if not a.startswith("-")]
+        if positional:
+            found.append(positional[-1])
+    elif opts is not None:
+        i = 0
+        while i < len(args) and len(found) < 8:
+            a = args[i]
+            if a in opts and i + 1 < len(args):
+                found.append(args[i + 1])
+                i += 2
+                continue
+            for o in opts:
+                if o.startswith("--") and a.startswith(o + "="):
+                    found.append(a[len(o) + 1 :])
+                elif not o.startswith("--") and a.startswith(o) and len(a) > len(o):
+                    found.append(a[len(o) :])
+            i += 1
+        for t in stdin_texts:
+            if _LOOKS_SQL.match(t):
+                found.append(t)
+    return found[:8]

@@ -353,10 +353,11 @@ class IncidentStore:
             for i in range(0, len(ids), 500):
                 chunk = ids[i : i + 500]
                 marks = ",".join("?" * len(chunk))
-                known.update(r[0] for r in db.rows(f"SELECT entry_id FROM aw_timeline WHERE entry_id IN ({marks})", chunk))  # noqa: S608 (placeholders only)
+                # the chain is the authority on what is stored (one query per 500 entries)
+                known.update(r[0] for r in db.rows(f"SELECT entry_id FROM aw_chain WHERE entry_id IN ({marks})", chunk))  # noqa: S608 (placeholders only)
             for entry in entries:
                 eid = str(entry["entry_id"])
-                if eid in known or self._chain_has(eid):
+                if eid in known:
                     continue
                 known.add(eid)
                 self._add_timeline(inc_id, entry)

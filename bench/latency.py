@@ -1,0 +1,275 @@
+"""Event -> isolation command -> acknowledgement latency through the real worker.
+
+    python -m bench.latency --rate 1000 --rate 5000 --seconds 20 --json latency.json
+
+For each offered load the benchmark:
+
+1. starts the embedded broker (or uses ``--broker``), creates the topics under a fresh prefix,
+   generates a signing key and starts one ``agentwatch worker`` process;
+2. starts the enforcement-point SDK in this process: a :class:`~pipeline.sdk.CommandReceiver`
+   for enforcement point ``bench-ep`` with the reference :class:`~pipeline.sdk.Gate`, and an
+   ack listener on ``agent.enforcement.acks``;
+3. publishes benign agent actions at ``--rate`` events/s with the SDK's ``ActionPublisher``,
+   and every ``1/--attack-share``-th event is a destructive command from a new agent (one that
+   the rules rate critical, so the pipeline isolates that agent);
+4. measures, per attack, the time from just before ``publish`` to (a) the signed isolate command
+   arriving, verified, at the receiver's callback and (b) its ``applied`` acknowledgement arriving
+   back on the acks topic (what the pipeline consumes).
+
+All clocks are this machine's wall clock (the worker runs here too). The JSON has ``p99_ms``
+(event -> command, the worst over the rates run) at the top level, and per rate p50/p99/max of
+both paths, counts and the achieved rate, plus machine info. Tansu is not Apache Kafka: its
+figures are this machine's, not a cluster's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+ATTACK = "rm -rf / --no-preserve-root"
+EP = "bench-ep"
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+
+
+def _event(agent: str, command: str, tool: str) -> dict[str, Any]:
+    return {
+        "schema_version": "1", "event_id": uuid.uuid4().hex,
+        "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
+        "agent_id": agent, "owner": "bench@example.com", "session_id": f"s-{agent}", "environment": "prod",
+        "enforcement_point": EP, "action": {"kind": "shell", "tool": tool, "command": command},
+        "decision": "allow",
+    }
+
+
+class AckListener(threading.Thread):
+    """Reads the acks topic (assign, no group) and records arrival times by command id."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        super().__init__(daemon=True)
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.arrived: dict[str, float] = {}
+        self.stop = threading.Event()
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                      fetch_max_wait_ms=5)
+        parts = self.consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        self.consumer.assign(tps)
+        self.consumer.seek_to_end(*tps)
+        for tp in tps:
+            self.consumer.position(tp)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for recs in self.consumer.poll(timeout_ms=50).values():
+                now = time.time()
+                for r in recs:
+                    ack = orjson.loads(r.value)
+                    if ack.get("status") == "applied":
+                        self.arrived.setdefault(ack["command_id"], now)
+        self.consumer.close()
+
+
+def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, extra_env: dict[str, str],
+             console: Console, warmup: float = 90.0) -> dict[str, Any]:
+    from pipeline.enforcement.keys import generate_key, keyring_path_for, load_keyring
+    from pipeline.sdk import ActionPublisher, CommandReceiver, Gate
+    from pipeline.settings import Settings
+    from pipeline.topics import create_topics
+
+    prefix = f"lat{uuid.uuid4().hex[:8]}."
+    tmp = Path(tempfile.mkdtemp(prefix="aw-bench-latency-"))
+    key = tmp / "keys" / "signing.key"
+    generate_key(key, now=time.time())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTWATCH_")}
+    env.update({
+        "AGENTWATCH_BROKER": bootstrap,
+        "AGENTWATCH_TOPICS__PREFIX": prefix,
+        "AGENTWATCH_TOPICS__PARTITIONS": "4",
+        "AGENTWATCH_WORKER__APP_ID": f"aw-{prefix.strip('.')}",
+        "AGENTWATCH_WORKER__METRICS_PORT": "0",
+        "AGENTWATCH_WORKER__WEB_PORT": "0",
+        "AGENTWATCH_WORKER__SESSION_TIMEOUT_SECONDS": "4",
+        "AGENTWATCH_WORKER__HEARTBEAT_INTERVAL_SECONDS": "0.5",
+        "AGENTWATCH_WORKER__DATA_DIR": str(tmp / "worker"),
+        "AGENTWATCH_INCIDENTS__STORE_URL": f"sqlite:///{tmp / 'incidents.db'}",
+        "AGENTWATCH_ENFORCEMENT__SIGNING_KEY_PATH": str(key),
+        # the benchmark isolates many agents on purpose: lift the fleet-wide safety cap
+        "AGENTWATCH_ENFORCEMENT__MAX_ISOLATIONS_PER_MINUTE": "1000000",
+        "AGENTWATCH_LOG_LEVEL": "warning",
+    })
+    env.update(extra_env)
+    settings = Settings(broker=bootstrap, topics={"prefix": prefix, "partitions": 4})
+    create_topics(settings)
+    log = (tmp / "worker.log").open("ab")
+    worker = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker"], env=env, stdout=log,
+                              stderr=subprocess.STDOUT, cwd=tmp)
+    sent_at: dict[str, float] = {}  # attack event id -> time just before publish
+    cmd_at: dict[str, float] = {}  # attack event id -> command verified at the receiver
+    cmd_event: dict[str, str] = {}  # command id -> attack event id
+
+    def on_command(cmd: Any) -> None:
+        now = time.time()
+        eid = cmd.get("trigger_event_id")
+        if eid:
+            cmd_at.setdefault(eid, now)
+            cmd_event[cmd["command_id"]] = eid
+        gate.apply(cmd)
+
+    gate = Gate()
+    receiver = CommandReceiver(bootstrap, EP, load_keyring(keyring_path_for(key)), callback=on_command,
+                               commands_topic=settings.topic("enforcement"), acks_topic=settings.topic("acks"),
+                               lookback_seconds=0)
+    acks = AckListener(bootstrap, settings.topic("acks"))
+    publisher = ActionPublisher(bootstrap, settings.topic("actions"), linger_ms=2)
+    receiver.start()
+    acks.start()
+    try:
+        # warm-up: wait until the worker owns its partitions and answers an attack
+        console.print(f"[dim]rate {rate}/s: waiting for the worker to join...[/]")
+        deadline = time.monotonic() + warmup
+        probe = 0
+        while not cmd_at and time.monotonic() < deadline:
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker exited ({worker.returncode}); see {tmp / 'worker.log'}")
+            ev = _event(f"warm-{probe}", ATTACK, "rm")
+            probe += 1
+            publisher.publish(ev)
+            publisher.flush()
+            time.sleep(1.0)
+        if not cmd_at:
+            raise RuntimeError("no isolation command arrived during warm-up: are the rule detectors enabled "
+                               f"and is {ATTACK!r} rated critical? see {tmp / 'worker.log'}")
+        cmd_at.clear()
+        console.print(f"[dim]rate {rate}/s: measuring for {seconds:g}s...[/]")
+        every = max(1, round(1 / attack_share))
+        benign_tools = [("ls", "ls -la /srv/app"), ("git", "git status"), ("kubectl", "kubectl get pods -n web")]
+        total = int(rate * seconds)
+        start = time.monotonic()
+        step = 0.005
+        n = 0
+        while n < total:
+            due = min(total, int((time.monotonic() - start) * rate) + 1)
+            while n < due:
+                if n % every == every - 1:
+                    ev = _event(f"attacker-{n}", ATTACK, "rm")
+                    sent_at[ev["event_id"]] = time.time()
+                else:
+                    tool, cmd = benign_tools[n % len(benign_tools)]
+                    ev = _event(f"agent-{n % 500}", cmd, tool)
+                publisher.publish(ev)
+                n += 1
+            time.sleep(step)
+        elapsed = time.monotonic() - start
+        publisher.flush()
+        wait_until = time.monotonic() + 15
+        while time.monotonic() < wait_until:
+            done_cmds = sum(1 for e in sent_at if e in cmd_at)
+            done_acks = sum(1 for c, e in cmd_event.items() if e in sent_at and c in acks.arrived)
+            if done_cmds >= len(sent_at) and done_acks >= done_cmds:
+                break
+            time.sleep(0.1)
+    finally:
+        publisher.close()
+        receiver.close()
+        acks.stop.set()
+        acks.join(timeout=5)
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
+    to_cmd = [(cmd_at[e] - t) * 1000 for e, t in sent_at.items() if e in cmd_at]
+    to_ack = [(acks.arrived[c] - sent_at[e]) * 1000 for c, e in cmd_event.items()
+              if e in sent_at and c in acks.arrived]
+    return {
+        "offered_rate": rate, "achieved_rate": round(total / elapsed, 1), "seconds": round(elapsed, 2),
+        "events": total, "attacks": len(sent_at), "commands": len(to_cmd), "acks": len(to_ack),
+        "to_command_ms": {"p50": _r(_pct(to_cmd, 0.5)), "p99": _r(_pct(to_cmd, 0.99)), "max": _r(max(to_cmd, default=None))},
+        "to_ack_ms": {"p50": _r(_pct(to_ack, 0.5)), "p99": _r(_pct(to_ack, 0.99)), "max": _r(max(to_ack, default=None))},
+    }
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 2)
+
+
+def machine() -> dict[str, Any]:
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(), "broker": "Tansu (embedded, in-memory)"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rate", type=int, action="append", help="offered events/s (repeatable; default 1000 and 5000)")
+    ap.add_argument("--seconds", type=float, default=15.0, help="measurement time per rate")
+    ap.add_argument("--attack-share", type=float, default=0.01, help="share of events that are attacks")
+    ap.add_argument("--broker", help="use this Kafka instead of the embedded broker")
+    ap.add_argument("--env", action="append", default=[], help="extra KEY=VALUE for the worker")
+    ap.add_argument("--warmup", type=float, default=90.0, help="max seconds to wait for the worker's first command")
+    ap.add_argument("--json", help="write results here")
+    args = ap.parse_args(argv)
+    rates = args.rate or [1000, 5000]
+    extra = dict(item.split("=", 1) for item in args.env)
+    console = Console()
+    from pipeline.broker import EmbeddedBroker
+
+    runs = []
+    broker = None
+    try:
+        if args.broker:
+            bootstrap = args.broker
+        else:
+            broker = EmbeddedBroker().start()
+            bootstrap = broker.bootstrap
+        for rate in rates:
+            runs.append(run_once(bootstrap, rate, args.seconds, args.attack_share, extra, console, args.warmup))
+    except RuntimeError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 1
+    finally:
+        if broker is not None:
+            broker.stop()
+    table = Table(title="event -> isolation command -> ack (ms)")
+    for col in ("offered/s", "achieved/s", "attacks", "commands", "acks", "cmd p50", "cmd p99", "cmd max",
+                "ack p50", "ack p99"):
+        table.add_column(col, justify="right")
+    for r in runs:
+        table.add_row(str(r["offered_rate"]), str(r["achieved_rate"]), str(r["attacks"]), str(r["commands"]),
+                      str(r["acks"]), str(r["to_command_ms"]["p50"]), str(r["to_command_ms"]["p99"]),
+                      str(r["to_command_ms"]["max"]), str(r["to_ack_ms"]["p50"]), str(r["to_ack_ms"]["p99"]))
+    console.print(table)
+    p99s = [r["to_command_ms"]["p99"] for r in runs if r["to_command_ms"]["p99"] is not None]
+    result = {"benchmark": "latency", "p99_ms": max(p99s) if p99s else None,
+              "p99_ack_ms": max((r["to_ack_ms"]["p99"] for r in runs if r["to_ack_ms"]["p99"] is not None), default=None),
+              "goal_p99_ms": 200, "runs": runs, "machine": machine(),
+              "command": "python -m bench.latency " + " ".join(argv if argv is not None else sys.argv[1:])}
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -138,12 +138,12 @@ class RiskScorer:
             total = sum(w for w, _ in logs)
             score = 100.0 * -math.expm1(-total)  # == 100 * (1 - prod(1 - p))
             shares = [(f, score * w / total) for w, f in logs]
-        factors = [
+        shares.sort(key=lambda fc: (-round(fc[1], 2), fc[0].detector, fc[0].id))
+        factors: list[dict[str, Any]] = [
             {"source": f.detector, "id": f.id, "contribution": round(c, 2), "severity": f.severity.label,
              "reason": f.reason}
             for f, c in shares
         ]
-        factors.sort(key=lambda d: (-d["contribution"], d["source"], d["id"]))
         return score, factors
 
     def assess(self, event: Event, findings: list[Finding]) -> RiskAssessment:
@@ -244,7 +244,7 @@ class RiskScorer:
             return
         win = _AgentWindow()
         win.clock = float(blob.get("clock", -math.inf)) if blob.get("clock") is not None else -math.inf
-        entries = []
+        entries: list[list[Any]] = []
         for item in blob.get("entries", [])[-self.settings.max_window_events:]:
             ts, eid, kept = item
             entries.append([float(ts), str(eid), [[str(k), float(c)] for k, c in kept][: self.settings.max_factors]])

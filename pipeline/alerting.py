@@ -49,6 +49,7 @@ SYSTEM_KINDS = frozenset(
     {"ack_timeout", "enforcement_rejected", "isolation_ineffective", "enforcement_withheld", "suppression"}
 )
 _RATE_KEY = "ratelimit"
+_RANK = {s.label: int(s) for s in Severity}
 _RISK_KEY = "risk:agent_risk"
 
 
@@ -367,7 +368,7 @@ class Alerter:
                                     rule_id=rule_id, title=title, reason=reason)
             groups[key] = alert
             out += self._evict_groups(st, ctx)
-        elif Severity.parse(severity) > Severity.parse(alert["severity"]):
+        elif _RANK[severity] > _RANK[alert["severity"]]:
             alert["severity"] = severity
             alert["reason"] = reason[:1000]
             severity_rose = True

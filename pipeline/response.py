@@ -36,6 +36,7 @@ plus the fleet-wide state (fleet suppressions, blast-radius window) under the ke
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import logging
 from collections.abc import Callable, Mapping
@@ -353,11 +354,13 @@ class Responder:
         if matches_agent(enf.never_isolate, ctx.agent_id):
             return [], self._withhold(st, ctx, target, "never_isolate", why, event, ts, top_rule)
         if rung_index(target) >= rung_index(enf.blast_radius_min_rung):
-            window = [t for t in self._blast[mode] if t > now - 60.0]
-            self._blast[mode] = window
+            window = self._blast[mode]
+            drop = bisect.bisect_right(window, now - 60.0)  # kept sorted (insort)
+            if drop:
+                del window[:drop]
             if len(window) >= enf.max_isolations_per_minute:
                 return [], self._withhold(st, ctx, target, "blast_radius", why, event, ts, top_rule)
-            window.append(now)
+            bisect.insort(window, now)
             self._dirty.add(FLEET_KEY)
         reason = why + ("; top factors: " + ", ".join(
             f"{f['source']}:{f['id']} ({f['contribution']:g})" for f in factors[:3]) if factors else "")

@@ -39,15 +39,21 @@ from pipeline.settings import RiskSettings
 __all__ = ["RiskAssessment", "RiskScorer", "level_for"]
 
 
+_LEVEL_TABLES: dict[tuple[tuple[str, int], ...], list[tuple[int, str]]] = {}
+
+
 def level_for(score: float, levels: dict[str, int]) -> str:
     """Severity label for a 0-100 score: the highest level whose threshold the score reaches."""
-    best = "info"
-    best_rank = -1
-    for label, threshold in levels.items():
-        rank = int(Severity.parse(label))
-        if score >= threshold and rank > best_rank:
-            best, best_rank = label, rank
-    return best
+    key = tuple(levels.items())
+    table = _LEVEL_TABLES.get(key)
+    if table is None:  # most severe first; computed once per distinct configuration
+        table = sorted(((int(t), Severity.parse(label).label) for label, t in levels.items()),
+                       key=lambda x: -int(Severity.parse(x[1])))
+        _LEVEL_TABLES[key] = table
+    for threshold, label in table:
+        if score >= threshold:
+            return label
+    return "info"
 
 
 @dataclass(slots=True)

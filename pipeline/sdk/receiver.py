@@ -205,7 +205,6 @@ class CommandReceiver:
         )
         self._producer = KafkaProducer(
             bootstrap_servers=servers, linger_ms=0, acks=1,
-            value_serializer=lambda v: orjson.dumps(v), key_serializer=lambda k: k.encode("utf-8"),
             client_id=f"agentwatch-acks-{enforcement_point}"[:200], **dict(producer_config or {}),
         )
         self._assign(timeout=10.0)
@@ -295,7 +294,7 @@ class CommandReceiver:
             ack["sequence"] = cmd["sequence"]
         if isinstance(cmd.get("key_id"), str):
             ack["key_id"] = cmd["key_id"][:64]
-        self._producer.send(self.acks_topic, key=ack["agent_id"], value=ack)
+        self._producer.send(self.acks_topic, key=ack["agent_id"].encode("utf-8"), value=orjson.dumps(ack))
 
     def expire_due(self) -> list[Mapping[str, Any]]:
         """Expire applied commands whose TTL passed: call ``on_expire`` and acknowledge ``expired``."""

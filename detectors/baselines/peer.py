@@ -17,6 +17,7 @@ agents. New agents are seeded from the role profile (see ``AgentState.from_role`
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from detectors.base import Finding
 from detectors.baselines.common import Obs, fmt_bytes, fmt_pct, make_finding
@@ -51,7 +52,7 @@ class PeerBaseline:
         if st is None or not o.mature or role.agents < self.min_agents or role.n < 100:
             return []
         f = o.f
-        best: tuple[float, str, str, dict[str, object]] | None = None
+        best: tuple[float, str, str, dict[str, Any]] | None = None
 
         for lx, x, ew, floor, what in (
             (f.log_bytes, f.bytes_out, role.vb, self.min_bytes, "bytes_out"),
@@ -109,17 +110,20 @@ class PeerBaseline:
                     f"activity at {f.hour_bin % 24:02d}:00 UTC; only {fmt_pct(share)} of the activity of agents "
                     f"with role {role.name} falls near that time (usually {usual_hours(role.hours)})"
                 )
-                ctx = {"observed_hour_utc": f.hour_bin % 24, "role_share": round(share, 6)}
+                ctx: dict[str, Any] = {
+                    "observed_hour_utc": f.hour_bin % 24,
+                    "role_share": round(share, 6),
+                }
                 if best is None or strength > best[0]:
                     best = (strength, "hour", reason, ctx)
 
         if best is None:
             return []
-        strength, check, reason, ctx = best
-        ctx = dict(ctx)
-        ctx["role"] = role.name
-        ctx["role_agents"] = role.agents
-        return [make_finding("peer", check, strength, reason, ctx)]
+        strength, check, reason, found_ctx = best
+        out_ctx: dict[str, Any] = dict(found_ctx)
+        out_ctx["role"] = role.name
+        out_ctx["role_agents"] = role.agents
+        return [make_finding("peer", check, strength, reason, out_ctx)]
 
     def learn(self, o: Obs) -> None:
         """The role profile is learned by the other baselines (rate, time, volume)."""

@@ -153,7 +153,8 @@ def register(app: typer.Typer) -> None:
         table = Table("agent", "role", "events", "hours", "mature")
         for a in agents[:limit]:
             m = det.maturity(a)
-            role = det.dump_state(a)["role"]
+            blob = det.dump_state(a) or {}
+            role = str(blob.get("role", ""))
             table.add_row(
                 a, role, f"{m['events']:,}", f"{m['hours']:.1f}", "yes" if m["mature"] else "no"
             )

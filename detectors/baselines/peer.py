@@ -110,7 +110,7 @@ class PeerBaseline:
                     f"activity at {f.hour_bin % 24:02d}:00 UTC; only {fmt_pct(share)} of the activity of agents "
                     f"with role {role.name} falls near that time (usually {usual_hours(role.hours)})"
                 )
-                ctx: dict[str, Any] = {
+                ctx = {
                     "observed_hour_utc": f.hour_bin % 24,
                     "role_share": round(share, 6),
                 }

@@ -15,6 +15,7 @@ Each section class belongs to the module named in its docstring; add fields to y
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -87,12 +88,59 @@ class WorkerSettings(_Section):
     data_dir: Path = Path(".agentwatch/worker")
 
 
+class ChangeFreeze(BaseModel):
+    """A change-freeze window (RulesSettings.change_freezes): destructive actions are policy findings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: datetime  # RFC 3339, with a timezone
+    end: datetime
+    environments: list[str] = Field(default_factory=lambda: ["prod"])
+    name: str = "change freeze"
+
+    @field_validator("end")
+    @classmethod
+    def _check_order(cls, value: datetime, info: Any) -> datetime:
+        start = info.data.get("start")
+        if start is not None and value <= start:
+            raise ValueError("a change freeze must end after it starts")
+        return value
+
+
+class WorkingHours(BaseModel):
+    """An owner's working hours (RulesSettings.working_hours); activity outside is a policy finding."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = "UTC"  # IANA name, e.g. Europe/Paris
+    start: str = Field("08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field("19:00", pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"]
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # local: settings must import cheaply
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}") from None
+        return value
+
+
 class RulesSettings(_Section):
     """Rule detectors (detectors/rulebook)."""
 
     enabled: bool = True
+    #: load the built-in catalog (detectors/rules); false = only `directories`
+    builtin: bool = True
     #: extra rule directories (user rules and exception files) loaded after the built-in catalog
     directories: list[Path] = Field(default_factory=list)
+    #: rule ids that are never evaluated (tuning without editing files)
+    disabled_rules: list[str] = Field(default_factory=list)
     internal_domains: list[str] = Field(default_factory=lambda: ["internal", "corp", "local"])
     sensitive_tables: list[str] = Field(
         default_factory=lambda: ["users", "customers", "payments", "credentials", "accounts"]
@@ -100,6 +148,14 @@ class RulesSettings(_Section):
     #: role -> tools that role may use; a tool outside the set is a policy finding
     role_allowed_tools: dict[str, list[str]] = Field(default_factory=dict)
     reload: bool = True
+    #: policy: this many denied actions of one agent within the window is a spike
+    denied_spike_threshold: int = Field(5, ge=2, le=10_000)
+    denied_spike_window_seconds: float = Field(300.0, gt=0)
+    #: policy: change-freeze windows (destructive actions in those environments are findings)
+    change_freezes: list[ChangeFreeze] = Field(default_factory=list)
+    #: policy: owner -> working hours; `default_working_hours` applies to owners not listed (None = off)
+    working_hours: dict[str, WorkingHours] = Field(default_factory=dict)
+    default_working_hours: WorkingHours | None = None
 
 
 class BaselineSettings(_Section):

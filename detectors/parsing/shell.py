@@ -305,7 +305,13 @@ def _ansi_c_end(s: str, i: int, n: int) -> int:
 
 
 def _dollar(
-    s: str, i: int, n: int, parts: list[object], substs: list[tuple[str, int]], base: int, in_dq: bool
+    s: str,
+    i: int,
+    n: int,
+    parts: list[object],
+    substs: list[tuple[str, int]],
+    base: int,
+    in_dq: bool,
 ) -> int:
     """Handle ``$`` at ``i``; append to ``parts``; return the next index."""
     nxt = s[i + 1] if i + 1 < n else ""
@@ -326,7 +332,9 @@ def _dollar(
         end = min(j + 1, n)
         if inner in ("@", "*") or (inner[:1] in "@*" and inner[1:2] in ":-+=?%#"):
             return end
-        if inner == "IFS" or (inner.startswith("IFS") and not (inner[3].isalnum() or inner[3] == "_")):
+        if inner == "IFS" or (
+            inner.startswith("IFS") and not (inner[3].isalnum() or inner[3] == "_")
+        ):
             parts.append(" " if in_dq else _BREAK)
             return end
         parts.append(s[i:end])
@@ -437,14 +445,24 @@ def _word(s: str, i: int, n: int, base: int, out: list[_Tok]) -> int:
             if p is _BREAK:
                 if chunk:
                     text = "".join(chunk)
-                    out.append(_Tok("w", text, base + start, end, _Word(text, raw, base + start, end, quoted, substs)))
+                    out.append(
+                        _Tok(
+                            "w",
+                            text,
+                            base + start,
+                            end,
+                            _Word(text, raw, base + start, end, quoted, substs),
+                        )
+                    )
                     substs = []
                 chunk = []
             else:
                 chunk.append(p)  # type: ignore[arg-type]
     else:
         text = "".join(parts)  # type: ignore[arg-type]
-        out.append(_Tok("w", text, base + start, end, _Word(text, raw, base + start, end, quoted, substs)))
+        out.append(
+            _Tok("w", text, base + start, end, _Word(text, raw, base + start, end, quoted, substs))
+        )
     return max(i, start + 1)
 
 
@@ -567,12 +585,34 @@ def _skip_options(
 
 _SUDO_ARG = "ughpCDRTUrt"
 _SUDO_LONG = frozenset(
-    {"user", "group", "host", "prompt", "close-from", "chdir", "chroot", "command-timeout", "other-user", "role", "type"}
+    {
+        "user",
+        "group",
+        "host",
+        "prompt",
+        "close-from",
+        "chdir",
+        "chroot",
+        "command-timeout",
+        "other-user",
+        "role",
+        "type",
+    }
 )
 _TIMEOUT_LONG = frozenset({"signal", "kill-after"})
 _XARGS_ARG = "adEILnPs"
 _XARGS_LONG = frozenset(
-    {"arg-file", "delimiter", "eof", "replace", "max-lines", "max-args", "max-procs", "max-chars", "process-slot-var"}
+    {
+        "arg-file",
+        "delimiter",
+        "eof",
+        "replace",
+        "max-lines",
+        "max-args",
+        "max-procs",
+        "max-chars",
+        "process-slot-var",
+    }
 )
 _SSH_ARG = "BbcDEeFIiJLlmOopQRSWw"
 _DOCKER_EXEC_ARG = "euw"
@@ -760,7 +800,9 @@ def _parse_plain(
             i = 0
             while i < len(argv) and _ASSIGN.match(argv[i]):
                 i += 1
-            cmd = _run_argv(argv[i:], argv[:i], [], None, span, depth, origin, inherited_wrappers, out, ctx)
+            cmd = _run_argv(
+                argv[i:], argv[:i], [], None, span, depth, origin, inherited_wrappers, out, ctx
+            )
             if cmd is not None:
                 pipeline.append(cmd)
         pos += len(piece)
@@ -769,7 +811,9 @@ def _parse_plain(
 
 _SKIP_ONE: _Tok = _Tok("r", "", 0, 0)  # marker: the next word was a here-doc delimiter
 
-_KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "fi", "done", "esac"})
+_KEYWORDS = frozenset(
+    {"if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "fi", "done", "esac"}
+)
 
 
 def _command(
@@ -789,7 +833,9 @@ def _command(
     # command and process substitutions run first, as commands of their own
     for w in words:
         for inner, at in w.substs:
-            _parse_into(inner, at, depth + 1, "subst", out, ctx, None if depth == 0 else span, wrappers_in)
+            _parse_into(
+                inner, at, depth + 1, "subst", out, ctx, None if depth == 0 else span, wrappers_in
+            )
     redirects: list[Redirect] = []
     heredoc: str | None = None
     herestring: str | None = None
@@ -798,7 +844,16 @@ def _command(
             continue
         if target is not None:
             for inner, at in target.substs:
-                _parse_into(inner, at, depth + 1, "subst", out, ctx, None if depth == 0 else span, wrappers_in)
+                _parse_into(
+                    inner,
+                    at,
+                    depth + 1,
+                    "subst",
+                    out,
+                    ctx,
+                    None if depth == 0 else span,
+                    wrappers_in,
+                )
         if tok.value in ("<<", "<<-"):
             heredoc = tok.body or ""
             redirects.append(Redirect(tok.value, tok.fd, heredoc[:4096]))
@@ -813,7 +868,9 @@ def _command(
         i += 1
     argv = [w.text for w in words[i:]]
     stdin_script = heredoc if heredoc is not None else herestring
-    return _run_argv(argv, assigns, redirects, stdin_script, span, depth, origin, wrappers_in, out, ctx)
+    return _run_argv(
+        argv, assigns, redirects, stdin_script, span, depth, origin, wrappers_in, out, ctx
+    )
 
 
 def _run_argv(
@@ -854,9 +911,22 @@ def _run_argv(
         inner_wrappers = (*wrappers, prog)
         if isinstance(payload, list):  # an argument vector run by this command (exec -- CMD)
             if depth < MAX_DEPTH:
-                _run_argv(payload, [], [], None, span, depth + 1, str(script_origin), inner_wrappers, out, ctx)
+                _run_argv(
+                    payload,
+                    [],
+                    [],
+                    None,
+                    span,
+                    depth + 1,
+                    str(script_origin),
+                    inner_wrappers,
+                    out,
+                    ctx,
+                )
         else:
-            _parse_into(str(payload), 0, depth + 1, str(script_origin), out, ctx, span, inner_wrappers)
+            _parse_into(
+                str(payload), 0, depth + 1, str(script_origin), out, ctx, span, inner_wrappers
+            )
         if script_origin in _REPLACING:
             return None  # the wrapper itself is not interesting once its script is parsed
         break
@@ -885,9 +955,11 @@ def _run_argv(
 
 
 _REPLACING = frozenset({"shell-c", "eval", "env-S", "su"})
-_UNWRAPPABLE = frozenset(
-    {"command", "env", "su", "eval", "watch", "ssh", "kubectl", "oc", "docker", "podman"}
-) | SHELLS | frozenset(_SIMPLE_WRAPPERS)
+_UNWRAPPABLE = (
+    frozenset({"command", "env", "su", "eval", "watch", "ssh", "kubectl", "oc", "docker", "podman"})
+    | SHELLS
+    | frozenset(_SIMPLE_WRAPPERS)
+)
 
 
 def _emit(cmd: SimpleCommand, out: list[SimpleCommand], ctx: _Ctx) -> None:
@@ -898,7 +970,9 @@ def _emit(cmd: SimpleCommand, out: list[SimpleCommand], ctx: _Ctx) -> None:
     out.append(cmd)
 
 
-def _find_exec(cmd: SimpleCommand, span: tuple[int, int], depth: int, out: list[SimpleCommand], ctx: _Ctx) -> None:
+def _find_exec(
+    cmd: SimpleCommand, span: tuple[int, int], depth: int, out: list[SimpleCommand], ctx: _Ctx
+) -> None:
     args = cmd.args
     i = 0
     while i < len(args):
@@ -908,7 +982,9 @@ def _find_exec(cmd: SimpleCommand, span: tuple[int, int], depth: int, out: list[
                 j += 1
             inner = list(args[i + 1 : j])
             if inner:
-                _run_argv(inner, [], [], None, span, depth + 1, "exec", (*cmd.wrappers, "find"), out, ctx)
+                _run_argv(
+                    inner, [], [], None, span, depth + 1, "exec", (*cmd.wrappers, "find"), out, ctx
+                )
             i = j
         i += 1
 
@@ -1020,7 +1096,11 @@ def _link_pipeline(
             if payload:
                 decoded = _hex(payload)
                 kind = "hex"
-        elif cmd.program in ("printf", "echo") and cmd.pipe_to in SHELLS and "\\" in " ".join(cmd.args):
+        elif (
+            cmd.program in ("printf", "echo")
+            and cmd.pipe_to in SHELLS
+            and "\\" in " ".join(cmd.args)
+        ):
             body = " ".join(a for a in cmd.args if a not in ("-e", "-n", "-en", "-ne"))
             decoded = _decode_escapes(body, octal_needs_zero=cmd.program == "echo")
             kind = "printf"
@@ -1055,7 +1135,9 @@ def _b64(payload: str) -> str | None:
         return None
     data += "=" * (-len(data) % 4)
     try:
-        raw = base64.b64decode(data, altchars=b"-_" if ("-" in data or "_" in data) else None, validate=True)
+        raw = base64.b64decode(
+            data, altchars=b"-_" if ("-" in data or "_" in data) else None, validate=True
+        )
     except (binascii.Error, ValueError):
         return None
     return _printable(raw)

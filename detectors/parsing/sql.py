@@ -257,7 +257,11 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
     if kind == "WITH":
         # the statement kind is the first DML keyword at the top level after the CTE list
         for t in ts[k + 1 :]:
-            if t.depth == main_depth and t.kind == _W and t.value in ("SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"):
+            if (
+                t.depth == main_depth
+                and t.kind == _W
+                and t.value in ("SELECT", "INSERT", "UPDATE", "DELETE", "MERGE")
+            ):
                 kind = t.value
                 break
     elif kind in ("EXPLAIN",) or first == "EXPLAIN":
@@ -265,7 +269,13 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
         for t in ts[k + 1 : k + 4]:
             if t.kind == _W and t.value == "ANALYZE":
                 for t2 in ts[k + 1 :]:
-                    if t2.kind == _W and t2.value in ("SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"):
+                    if t2.kind == _W and t2.value in (
+                        "SELECT",
+                        "INSERT",
+                        "UPDATE",
+                        "DELETE",
+                        "MERGE",
+                    ):
                         kind = t2.value
                         break
                 break
@@ -300,9 +310,17 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
             qualified.append(qual)
 
     # the object of DDL / TRUNCATE / COPY / LOCK
-    if kind in ("DROP", "TRUNCATE", "ALTER", "CREATE", "UNDROP") and object_type in ("TABLE", "VIEW", ""):
+    if kind in ("DROP", "TRUNCATE", "ALTER", "CREATE", "UNDROP") and object_type in (
+        "TABLE",
+        "VIEW",
+        "",
+    ):
         j = k + 1
-        while j < n and ts[j].kind == _W and (ts[j].value in _DDL_MODIFIERS or ts[j].value in ("TABLE", "VIEW")):
+        while (
+            j < n
+            and ts[j].kind == _W
+            and (ts[j].value in _DDL_MODIFIERS or ts[j].value in ("TABLE", "VIEW"))
+        ):
             j += 1
         while j < n:
             bare, qual, j = _name_at(ts, j)
@@ -313,9 +331,23 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
                 j += 1
                 continue
             break
-    if kind in ("COPY", "LOCK", "VACUUM", "ANALYZE", "REINDEX", "CLUSTER", "OPTIMIZE", "DESCRIBE", "UNLOAD"):
+    if kind in (
+        "COPY",
+        "LOCK",
+        "VACUUM",
+        "ANALYZE",
+        "REINDEX",
+        "CLUSTER",
+        "OPTIMIZE",
+        "DESCRIBE",
+        "UNLOAD",
+    ):
         j = k + 1
-        while j < n and ts[j].kind == _W and ts[j].value in ("TABLE", "ONLY", "FULL", "VERBOSE", "ANALYZE"):
+        while (
+            j < n
+            and ts[j].kind == _W
+            and ts[j].value in ("TABLE", "ONLY", "FULL", "VERBOSE", "ANALYZE")
+        ):
             j += 1
         bare, qual, _ = _name_at(ts, j)
         if bare and bare.upper() not in _CLAUSE_END:
@@ -328,17 +360,34 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
         v = t.value
         if t.kind == _W:
             at_main = t.depth == main_depth
-            if v in _TABLE_INTRO and not (v == "TABLE" and kind in ("DROP", "TRUNCATE", "ALTER", "CREATE")):
-                if v == "UPDATE" and prev is not None and prev.kind == _W and prev.value in ("FOR", "KEY", "NO", "ON", "DO"):
+            if v in _TABLE_INTRO and not (
+                v == "TABLE" and kind in ("DROP", "TRUNCATE", "ALTER", "CREATE")
+            ):
+                if (
+                    v == "UPDATE"
+                    and prev is not None
+                    and prev.kind == _W
+                    and prev.value in ("FOR", "KEY", "NO", "ON", "DO")
+                ):
                     pass  # FOR UPDATE / ON UPDATE / DO UPDATE: not a table
-                elif v == "INTO" and i + 1 < n and ts[i + 1].kind == _W and ts[i + 1].value in ("OUTFILE", "DUMPFILE"):
+                elif (
+                    v == "INTO"
+                    and i + 1 < n
+                    and ts[i + 1].kind == _W
+                    and ts[i + 1].value in ("OUTFILE", "DUMPFILE")
+                ):
                     into_outfile = True
                 elif v == "USING" and i + 1 < n and ts[i + 1].kind == _P and ts[i + 1].value == "(":
                     pass  # JOIN ... USING (col)
                 else:
                     j = i + 1
                     while True:
-                        while j < n and ts[j].kind == _W and ts[j].value in ("ONLY", "LATERAL", "TABLE", "IGNORE", "LOW_PRIORITY"):
+                        while (
+                            j < n
+                            and ts[j].kind == _W
+                            and ts[j].value
+                            in ("ONLY", "LATERAL", "TABLE", "IGNORE", "LOW_PRIORITY")
+                        ):
                             j += 1
                         bare, qual, j2 = _name_at(ts, j)
                         if not bare or bare.upper() in _CLAUSE_END:
@@ -354,7 +403,12 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
                             j += 1
                         if j < n and ts[j].kind in (_W, _Q) and ts[j].value not in _CLAUSE_END:
                             j += 1
-                        if j < n and ts[j].kind == _P and ts[j].value == "," and ts[j].depth == t.depth:
+                        if (
+                            j < n
+                            and ts[j].kind == _P
+                            and ts[j].value == ","
+                            and ts[j].depth == t.depth
+                        ):
                             j += 1
                             continue
                         break
@@ -383,21 +437,37 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
                 and ts[i + 1].kind == _P
                 and ts[i + 1].value == "("
                 and v not in _NOT_FUNCTIONS
-                and not (prev is not None and prev.kind == _W and prev.value in ("INTO", "TABLE", "AS"))
+                and not (
+                    prev is not None and prev.kind == _W and prev.value in ("INTO", "TABLE", "AS")
+                )
             ):
                 name = v.lower()
                 if name not in functions and len(functions) < MAX_LIST:
                     functions.append(name)
-        elif t.kind == _P and v == "*" and in_select_list and t.depth == main_depth and prev is not None:
-            if (prev.kind == _W and prev.value in ("SELECT", "DISTINCT", "ALL")) or (prev.kind == _P and prev.value in (",", ".")):
+        elif (
+            t.kind == _P
+            and v == "*"
+            and in_select_list
+            and t.depth == main_depth
+            and prev is not None
+        ):
+            if (prev.kind == _W and prev.value in ("SELECT", "DISTINCT", "ALL")) or (
+                prev.kind == _P and prev.value in (",", ".")
+            ):
                 select_star = True
         elif t.kind == _P and v.startswith("\\") and kind == "UNKNOWN":
             pass
         prev = t
         i += 1
     if first == "WITH":  # names defined by the CTE list are not tables
-        ctes = {ts[j - 1].value.lower() for j in range(k + 2, n) if ts[j].kind == _W and ts[j].value == "AS"
-                and ts[j].depth == main_depth and ts[j - 1].kind in (_W, _Q)}
+        ctes = {
+            ts[j - 1].value.lower()
+            for j in range(k + 2, n)
+            if ts[j].kind == _W
+            and ts[j].value == "AS"
+            and ts[j].depth == main_depth
+            and ts[j - 1].kind in (_W, _Q)
+        }
         keep = [(b, q) for b, q in zip(tables, qualified, strict=True) if b not in ctes]
         tables = [b for b, _ in keep]
         qualified = [q for _, q in keep]
@@ -438,7 +508,12 @@ def _trivial_where(ts: list[_T], i: int, depth: int) -> bool:
         return vals[0] in ((_W, "TRUE"), (_N, "1"))
     if len(vals) == 2:
         return vals == [(_W, "NOT"), (_W, "FALSE")]
-    if len(vals) == 3 and vals[1] == (_P, "=") and vals[0] == vals[2] and vals[0][0] in (_N, _S, _W, _Q):
+    if (
+        len(vals) == 3
+        and vals[1] == (_P, "=")
+        and vals[0] == vals[2]
+        and vals[0][0] in (_N, _S, _W, _Q)
+    ):
         return True
     return False
 
@@ -460,11 +535,15 @@ def _parse_cached(text: str) -> ParsedSql:
 def _parse(text: str, clipped: bool) -> ParsedSql:
     stripped = text.lstrip()
     if stripped.startswith("\\copy") or stripped.startswith("\\COPY"):
-        text = text.replace("\\copy", "COPY", 1).replace("\\COPY", "COPY", 1)  # psql client-side copy
+        text = text.replace("\\copy", "COPY", 1).replace(
+            "\\COPY", "COPY", 1
+        )  # psql client-side copy
     toks, cut = _tokenize(text, MAX_TOKENS)
     stmts = _split(toks)
     out = tuple(_analyse(s, text) for s in stmts if s)
-    return ParsedSql(out, cut or clipped or (len(stmts) >= MAX_STATEMENTS and len(toks) > sum(map(len, stmts))))
+    return ParsedSql(
+        out, cut or clipped or (len(stmts) >= MAX_STATEMENTS and len(toks) > sum(map(len, stmts)))
+    )
 
 
 _SQL_CLIENTS = {

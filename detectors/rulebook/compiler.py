@@ -1,0 +1,854 @@
+"""Compile loaded rules into one combined, linear-time matcher.
+
+Every leaf of every rule's condition (``field|modifier: value``) becomes a *predicate* with an
+id; identical predicates of different rules share one id. Per field, the predicates are indexed:
+
+- equality on strings -> a dict lookup (case-folded unless ``|cased``);
+- ``contains`` / ``startswith`` / ``endswith`` / wildcards / ``|re`` -> one ``re2.Set`` per field,
+  run once over the field's text (values of multi-valued fields joined by newlines, patterns in
+  multi-line mode so ``^``/``$`` anchor on each value); a hit on text holding a newline is
+  verified against each value on its own, so semantics stay exact;
+- numeric comparisons, CIDR, null/exists -> small direct checks.
+
+One event therefore costs one dict lookup or one RE2 scan per field in use, whatever the number
+of rules. The true predicates then select candidate rules through an index (each rule is indexed
+under its most selective necessary predicates), and only candidates have their boolean condition
+evaluated. Every regular expression is RE2 (linear time, no backreferences/lookaround), so a
+user-written rule cannot stall the worker.
+
+A rule using view fields (``shell.*`` of one command, ``sql.*`` of one statement) is evaluated per
+view: it matches when one view satisfies the whole condition.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import re2
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.types import (
+    CompareOperators,
+    Placeholder,
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaExpansion,
+    SigmaNull,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SpecialChars,
+)
+
+from detectors.base import Event
+from detectors.rulebook.fields import (
+    LOW_CARDINALITY,
+    EventFields,
+    Values,
+    View,
+    is_known_field,
+    view_kind_of,
+    views_of,
+)
+from detectors.rulebook.model import ExceptionSpec, Problem, Rule
+
+__all__ = ["CompileError", "CompiledRule", "Hit", "Matcher", "Pred", "compile_rules"]
+
+KEYWORD_FIELD = "action.command"  # Sigma keyword detections (no field) search the command text
+MAX_EXPANSION = 2048
+_EMPTY: frozenset[int] = frozenset()
+
+
+class CompileError(Exception):
+    def __init__(self, message: str, key: tuple[Any, ...] = ("detection",)) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class Pred:
+    """One leaf test. ``op``: eq, contains, startswith, endswith, glob, re, num, cidr, null,
+    exists. ``arg`` depends on ``op`` (a string, a regex source, ``(operator, number)``, a
+    network, a bool)."""
+
+    field: str
+    op: str
+    arg: Any
+    cased: bool = False
+
+    def describe(self) -> str:
+        return f"{self.field}|{self.op} {self.arg!r}"
+
+
+# condition nodes: ("p", pid) | ("and", tuple) | ("or", tuple) | ("not", node) | ("const", bool)
+Node = tuple[Any, ...]
+Truth = Callable[[frozenset[int] | set[int], frozenset[int] | set[int]], bool]
+
+
+@dataclass(slots=True)
+class CompiledRule:
+    rule: Rule
+    index: int
+    fn: Truth
+    view_kinds: frozenset[str]
+    positive: tuple[int, ...]  # predicate ids appearing un-negated, in condition order
+    exceptions: list[Callable[[EventFields, View | None], bool]] = field(default_factory=list)
+    predicate: Callable[[Event, View | None, Any], bool] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    rule: CompiledRule
+    view: View | None
+    pid: int | None  # a true positive predicate on an event field (for the span), if any
+
+
+# ---------------------------------------------------------------------------------------------
+# Sigma values -> predicates
+
+
+def _glob_regex(parts: Sequence[Any]) -> str:
+    out = []
+    for p in parts:
+        if p is SpecialChars.WILDCARD_MULTI:
+            out.append("(?s:.*)")
+        elif p is SpecialChars.WILDCARD_SINGLE:
+            out.append("(?s:.)")
+        else:
+            out.append(re2.escape(str(p)))
+    return "".join(out)
+
+
+def _expand_placeholders(value: SigmaString, lists: dict[str, list[str]]) -> list[list[Any]]:
+    """Parts lists of ``value`` with every ``%name%`` placeholder replaced by each list item."""
+    options: list[list[list[Any]]] = []
+    for part in value.s:
+        if isinstance(part, Placeholder):
+            if part.name not in lists:
+                raise CompileError(
+                    f"unknown list '%{part.name}%' (define it in a lists document or settings)"
+                )
+            options.append([list(SigmaString(item).s) for item in lists[part.name]] or [[]])
+        else:
+            options.append([[part]])
+    total = 1
+    for o in options:
+        total *= max(1, len(o))
+        if total > MAX_EXPANSION:
+            raise CompileError(f"list expansion produces more than {MAX_EXPANSION} values")
+    out = []
+    for combo in itertools.product(*options):
+        merged: list[Any] = []
+        for piece in combo:
+            for p in piece:
+                if isinstance(p, str) and merged and isinstance(merged[-1], str):
+                    merged[-1] += p
+                else:
+                    merged.append(p)
+        out.append(merged)
+    return out
+
+
+def _string_preds(fname: str, value: SigmaString, lists: dict[str, list[str]]) -> list[Pred]:
+    cased = isinstance(value, SigmaCasedString)
+    variants = (
+        _expand_placeholders(value, lists) if value.contains_placeholder() else [list(value.s)]
+    )
+    preds = []
+    for parts in variants:
+        specials = [p for p in parts if not isinstance(p, str)]
+        strs = [p for p in parts if isinstance(p, str)]
+        m = SpecialChars.WILDCARD_MULTI
+        if not specials:
+            preds.append(
+                Pred(fname, "eq", "".join(strs) if cased else "".join(strs).lower(), cased)
+            )
+        elif parts == [m]:
+            preds.append(Pred(fname, "exists", True))
+        elif len(parts) == 3 and parts[0] is m and parts[2] is m and isinstance(parts[1], str):
+            preds.append(Pred(fname, "contains", parts[1] if cased else parts[1].lower(), cased))
+        elif len(parts) == 2 and parts[1] is m and isinstance(parts[0], str):
+            preds.append(Pred(fname, "startswith", parts[0] if cased else parts[0].lower(), cased))
+        elif len(parts) == 2 and parts[0] is m and isinstance(parts[1], str):
+            preds.append(Pred(fname, "endswith", parts[1] if cased else parts[1].lower(), cased))
+        else:
+            preds.append(Pred(fname, "glob", _glob_regex(parts), cased))
+    return preds
+
+
+_RE_FLAGS = {
+    SigmaRegularExpressionFlag.IGNORECASE: "i",
+    SigmaRegularExpressionFlag.MULTILINE: "m",
+    SigmaRegularExpressionFlag.DOTALL: "s",
+}
+_NUM_OPS = {
+    CompareOperators.LT: "lt",
+    CompareOperators.LTE: "lte",
+    CompareOperators.GT: "gt",
+    CompareOperators.GTE: "gte",
+    CompareOperators.NEQ: "neq",
+}
+
+
+def _leaf_preds(fname: str, value: Any, lists: dict[str, list[str]]) -> list[Pred]:
+    if isinstance(value, SigmaExpansion):
+        out: list[Pred] = []
+        for v in value.values:
+            out.extend(_leaf_preds(fname, v, lists))
+        return out
+    if isinstance(value, SigmaString):
+        return _string_preds(fname, value, lists)
+    if isinstance(value, SigmaRegularExpression):
+        flags = "".join(sorted(_RE_FLAGS[f] for f in value.flags))
+        src = str(value.regexp)
+        pattern = f"(?{flags}){src}" if flags else src
+        try:
+            re2.compile(pattern)
+        except re2.error as exc:
+            raise CompileError(
+                f"regular expression {src!r} is not valid RE2 syntax: {exc}"
+            ) from None
+        return [Pred(fname, "re", pattern, True)]
+    if isinstance(value, SigmaBool):
+        return [Pred(fname, "eq", "true" if value.boolean else "false")]
+    if isinstance(value, SigmaNumber):
+        return [Pred(fname, "num", ("eq", float(value.number)))]
+    if isinstance(value, SigmaCompareExpression):
+        return [Pred(fname, "num", (_NUM_OPS[value.op], float(value.number.number)))]
+    if isinstance(value, SigmaNull):
+        return [Pred(fname, "null", True)]
+    if isinstance(value, SigmaExists):
+        return [Pred(fname, "exists", bool(value.exists))]
+    if isinstance(value, SigmaCIDRExpression):
+        return [Pred(fname, "cidr", value.network)]
+    raise CompileError(
+        f"unsupported value {value!r} for field {fname!r} (modifier not supported by agentwatch)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-field indexes
+
+
+def _num(values: Values) -> list[float]:
+    out = []
+    for v in values:
+        try:
+            out.append(float(v))
+        except ValueError:
+            continue
+    return out
+
+
+def _direct(pred: Pred) -> Callable[[Values | None], bool]:
+    op = pred.op
+    if op == "null":
+        return lambda vs: not vs
+    if op == "exists":
+        want = bool(pred.arg)
+        return lambda vs: bool(vs) == want
+    if op == "num":
+        cmp, x = pred.arg
+        fns: dict[str, Callable[[float], bool]] = {
+            "eq": lambda v: v == x,
+            "lt": lambda v: v < x,
+            "lte": lambda v: v <= x,
+            "gt": lambda v: v > x,
+            "gte": lambda v: v >= x,
+            "neq": lambda v: v != x,
+        }
+        f = fns[cmp]
+        return lambda vs: bool(vs) and any(f(v) for v in _num(vs))  # type: ignore[arg-type]
+    if op == "cidr":
+        net = pred.arg
+
+        def cidr(vs: Values | None) -> bool:
+            for v in vs or ():
+                try:
+                    if ipaddress.ip_address(v.strip()) in net:
+                        return True
+                except ValueError:
+                    continue
+            return False
+
+        return cidr
+    raise AssertionError(op)  # pragma: no cover
+
+
+def _set_pattern(pred: Pred) -> str:
+    """The prefilter pattern: multi-line mode, a superset of the exact per-value test."""
+    ci = "" if pred.cased else "i"
+    if pred.op == "contains":
+        return f"(?m{ci}){re2.escape(pred.arg)}"
+    if pred.op == "startswith":
+        return f"(?m{ci})^{re2.escape(pred.arg)}"
+    if pred.op == "endswith":
+        return f"(?m{ci}){re2.escape(pred.arg)}$"
+    if pred.op == "glob":
+        return f"(?m{ci})^(?:{pred.arg})$"
+    # user regex: \A and \z would only anchor on the first/last value of a joined text
+    src = str(pred.arg).replace("\\A", "^").replace("\\z", "$")
+    return f"(?m)(?:{src})"
+
+
+def _verifier(pred: Pred) -> Callable[[Values], bool]:
+    """Exact test of ``pred`` against each value on its own."""
+    op = pred.op
+    x = pred.arg
+    if op in ("contains", "startswith", "endswith"):
+        meth = {
+            "contains": str.__contains__,
+            "startswith": str.startswith,
+            "endswith": str.endswith,
+        }[op]
+        if pred.cased:
+            return lambda vs: any(meth(v, x) for v in vs)
+        return lambda vs: any(meth(v.lower(), x) for v in vs)
+    if op == "glob":
+        rx = re2.compile(("" if pred.cased else "(?i)") + f"^(?:{x})$")
+    else:
+        rx = re2.compile(str(x))
+    return lambda vs: any(rx.search(v) is not None for v in vs)
+
+
+class FieldIndex:
+    """All predicates on one field."""
+
+    __slots__ = ("direct", "eq_ci", "eq_cs", "field", "rset", "set_pids", "verify")
+
+    def __init__(self, name: str) -> None:
+        self.field = name
+        self.eq_ci: dict[str, list[int]] = {}
+        self.eq_cs: dict[str, list[int]] = {}
+        self.rset: Any = None
+        self.set_pids: list[int] = []
+        self.verify: dict[int, Callable[[Values], bool]] = {}
+        self.direct: list[tuple[int, Callable[[Values | None], bool]]] = []
+
+    def add(self, pid: int, pred: Pred, set_patterns: list[tuple[str, int]]) -> None:
+        if pred.op == "eq":
+            (self.eq_cs if pred.cased else self.eq_ci).setdefault(pred.arg, []).append(pid)
+        elif pred.op in ("contains", "startswith", "endswith", "glob", "re"):
+            set_patterns.append((_set_pattern(pred), pid))
+            if not (pred.op == "contains" and "\n" not in pred.arg):
+                self.verify[pid] = _verifier(pred)
+        else:
+            self.direct.append((pid, _direct(pred)))
+
+    def build(self, set_patterns: list[tuple[str, int]]) -> None:
+        if not set_patterns:
+            return
+        opts = re2.Options()
+        opts.max_mem = 64 << 20
+        rset = re2.Set.SearchSet(opts)
+        for pattern, pid in set_patterns:
+            if rset.Add(pattern) < 0:  # pragma: no cover - patterns were compiled one by one first
+                raise CompileError(f"cannot add pattern {pattern!r} to the field matcher")
+            self.set_pids.append(pid)
+        rset.Compile()
+        self.rset = rset
+
+    def truth(self, values: Values | None, out: set[int]) -> None:
+        if values:
+            if self.eq_ci:
+                get = self.eq_ci.get
+                for v in values:
+                    pids = get(v.lower())
+                    if pids:
+                        out.update(pids)
+            if self.eq_cs:
+                for v in values:
+                    pids = self.eq_cs.get(v)
+                    if pids:
+                        out.update(pids)
+            if self.rset is not None:
+                text = values[0] if len(values) == 1 else "\n".join(values)
+                hits = self.rset.Match(text)
+                if hits:
+                    nl = "\n" in text
+                    for h in hits:
+                        pid = self.set_pids[h]
+                        if nl and pid in self.verify:
+                            if self.verify[pid](values):
+                                out.add(pid)
+                        else:
+                            out.add(pid)
+        for pid, fn in self.direct:
+            if fn(values):
+                out.add(pid)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conditions
+
+
+class _Builder:
+    def __init__(self, lists: dict[str, list[str]]) -> None:
+        self.lists = lists
+        self.preds: list[Pred] = []
+        self.ids: dict[Pred, int] = {}
+
+    def pid(self, pred: Pred) -> int:
+        got = self.ids.get(pred)
+        if got is None:
+            got = len(self.preds)
+            self.ids[pred] = got
+            self.preds.append(pred)
+        return got
+
+    def node(self, cond: Any) -> Node:
+        if isinstance(cond, ConditionAND):
+            return ("and", tuple(self.node(a) for a in cond.args))
+        if isinstance(cond, ConditionOR):
+            return ("or", tuple(self.node(a) for a in cond.args))
+        if isinstance(cond, ConditionNOT):
+            return ("not", self.node(cond.args[0]))
+        if isinstance(cond, ConditionFieldEqualsValueExpression):
+            fname = cond.field
+            if not is_known_field(fname):
+                raise CompileError(f"unknown field {fname!r}")
+            return self._leaf(fname, cond.value)
+        if isinstance(cond, ConditionValueExpression):
+            return self._leaf(KEYWORD_FIELD, cond.value)
+        raise CompileError(f"unsupported condition element {type(cond).__name__}")
+
+    def _leaf(self, fname: str, value: Any) -> Node:
+        preds = _leaf_preds(fname, value, self.lists)
+        if not preds:
+            return ("const", False)
+        nodes = tuple(("p", self.pid(p)) for p in preds)
+        return nodes[0] if len(nodes) == 1 else ("or", nodes)
+
+
+def _closure(node: Node, view_pids: set[int]) -> Truth:
+    kind = node[0]
+    if kind == "p":
+        pid = node[1]
+        if pid in view_pids:
+            return lambda a, b: pid in b
+        return lambda a, b: pid in a
+    if kind == "const":
+        c = bool(node[1])
+        return lambda a, b: c
+    if kind == "not":
+        inner = _closure(node[1], view_pids)
+        return lambda a, b: not inner(a, b)
+    subs = [_closure(n, view_pids) for n in node[1]]
+    if kind == "and":
+        if len(subs) == 2:
+            x, y = subs
+            return lambda a, b: x(a, b) and y(a, b)
+        return lambda a, b: all(f(a, b) for f in subs)
+    if len(subs) == 2:
+        x, y = subs
+        return lambda a, b: x(a, b) or y(a, b)
+    return lambda a, b: any(f(a, b) for f in subs)
+
+
+def _cost(pred: Pred) -> int:
+    if pred.op in ("null", "exists", "num", "cidr"):
+        return 50
+    if pred.field in LOW_CARDINALITY:
+        return 20
+    return 1
+
+
+def _trigger(node: Node, preds: list[Pred]) -> tuple[int, frozenset[int]] | None:
+    """A set of predicates at least one of which must be true for ``node`` to be true, with its
+    cost; None when the node can be true with no predicate true (e.g. under NOT)."""
+    kind = node[0]
+    if kind == "p":
+        return _cost(preds[node[1]]), frozenset((node[1],))
+    if kind == "const":
+        return (0, frozenset()) if not node[1] else None
+    if kind == "not":
+        return None
+    subs = [_trigger(n, preds) for n in node[1]]
+    if kind == "and":
+        known = [s for s in subs if s is not None]
+        return min(known, key=lambda s: (s[0], len(s[1]))) if known else None
+    if any(s is None for s in subs):
+        return None
+    ids: set[int] = set()
+    cost = 0
+    for s in subs:
+        assert s is not None
+        ids |= s[1]
+        cost += s[0]
+    return cost, frozenset(ids)
+
+
+def _positives(node: Node, out: list[int], negated: bool = False) -> None:
+    kind = node[0]
+    if kind == "p" and not negated and node[1] not in out:
+        out.append(node[1])
+    elif kind == "not":
+        _positives(node[1], out, not negated)
+    elif kind in ("and", "or"):
+        for n in node[1]:
+            _positives(n, out, negated)
+
+
+def _pids(node: Node, out: set[int]) -> None:
+    if node[0] == "p":
+        out.add(node[1])
+    elif node[0] == "not":
+        _pids(node[1], out)
+    elif node[0] in ("and", "or"):
+        for n in node[1]:
+            _pids(n, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exceptions
+
+
+def _exception_fn(
+    spec: ExceptionSpec, ef_get: Callable[[EventFields, View | None, str], Values | None]
+) -> Callable[[EventFields, View | None], bool]:
+    fields = list(spec.fields)
+    comps = list(spec.comps)
+    rows: list[list[Any]] = []
+    for row in spec.values:
+        prepared = []
+        for comp, v in zip(comps, row, strict=True):
+            if comp == "in":
+                items = v if isinstance(v, list) else [v]
+                prepared.append(frozenset(str(i).lower() for i in items))
+            elif comp == "cidr":
+                prepared.append(ipaddress.ip_network(str(v), strict=False))
+            else:
+                prepared.append(str(v).lower())
+        rows.append(prepared)
+
+    def test(comp: str, want: Any, values: Values | None) -> bool:
+        if not values:
+            return False
+        if comp == "cidr":
+            for v in values:
+                try:
+                    if ipaddress.ip_address(v.strip()) in want:
+                        return True
+                except ValueError:
+                    continue
+            return False
+        lowered = [v.lower() for v in values]
+        if comp == "equals":
+            return want in lowered
+        if comp == "in":
+            return any(v in want for v in lowered)
+        if comp == "startswith":
+            return any(v.startswith(want) for v in lowered)
+        if comp == "endswith":
+            return any(v.endswith(want) for v in lowered)
+        return any(want in v for v in lowered)  # contains
+
+    def applies(ef: EventFields, view: View | None) -> bool:
+        got = [ef_get(ef, view, f) for f in fields]
+        for row in rows:
+            if all(test(c, w, vals) for c, w, vals in zip(comps, row, got, strict=True)):
+                return True
+        return False
+
+    return applies
+
+
+def field_values(ef: EventFields, view: View | None, name: str) -> Values | None:
+    """A field's values for an event and (for view fields) one of its views."""
+    if view_kind_of(name) is not None:
+        if view is None:
+            return None
+        return view.fields.get(name)
+    return ef.get(name)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class Matcher:
+    """The compiled rule set: ``match(event)`` returns the rules that fire (no side effects)."""
+
+    def __init__(
+        self,
+        rules: list[CompiledRule],
+        preds: list[Pred],
+        event_fields: list[FieldIndex],
+        view_fields: dict[str, list[FieldIndex]],
+        index: dict[int, tuple[int, ...]],
+        always: tuple[int, ...],
+        internal_domains: Sequence[str],
+        predicate_ctx: Any,
+    ) -> None:
+        self.rules = rules
+        self.preds = preds
+        self.event_fields = event_fields
+        self.view_fields = view_fields
+        self.index = index
+        self.always = always
+        self.internal_domains = tuple(internal_domains)
+        self.view_kinds = frozenset(k for k, v in view_fields.items() if v) | frozenset(
+            k for r in rules for k in r.view_kinds
+        )
+        self.predicate_ctx = predicate_ctx
+
+    def match(self, event: Event) -> list[Hit]:
+        ef = EventFields(event, self.internal_domains)
+        base: set[int] = set()
+        for fi in self.event_fields:
+            fi.truth(ef.get(fi.field), base)
+        views = views_of(event, self.internal_domains, self.view_kinds) if self.view_kinds else []
+        vtruth: list[set[int]] = []
+        for v in views:
+            t: set[int] = set()
+            for fi in self.view_fields.get(v.kind, ()):
+                fi.truth(v.fields.get(fi.field), t)
+            vtruth.append(t)
+        cands: set[int] = set(self.always)
+        index = self.index
+        for pid in base:
+            got = index.get(pid)
+            if got:
+                cands.update(got)
+        for t in vtruth:
+            for pid in t:
+                got = index.get(pid)
+                if got:
+                    cands.update(got)
+        hits: list[Hit] = []
+        for ri in sorted(cands):
+            cr = self.rules[ri]
+            fn = cr.fn
+            if cr.view_kinds:
+                matched_any_kind = False
+                for v, t in zip(views, vtruth, strict=True):
+                    if v.kind not in cr.view_kinds:
+                        continue
+                    matched_any_kind = True
+                    if fn(base, t) and self._confirm(cr, ef, v, event):
+                        hits.append(Hit(cr, v, None))
+                        break
+                else:
+                    if (
+                        not matched_any_kind
+                        and fn(base, _EMPTY)
+                        and self._confirm(cr, ef, None, event)
+                    ):
+                        hits.append(Hit(cr, None, self._span_pid(cr, base)))
+            elif fn(base, _EMPTY) and self._confirm(cr, ef, None, event):
+                hits.append(Hit(cr, None, self._span_pid(cr, base)))
+        return hits
+
+    def _confirm(self, cr: CompiledRule, ef: EventFields, view: View | None, event: Event) -> bool:
+        for exc in cr.exceptions:
+            if exc(ef, view):
+                return False
+        if cr.predicate is not None:
+            try:
+                return bool(cr.predicate(event, view, self.predicate_ctx))
+            except Exception:  # a predicate bug must not stop the worker; the rule stays silent
+                return False
+        return True
+
+    def _span_pid(self, cr: CompiledRule, base: set[int]) -> int | None:
+        for pid in cr.positive:
+            if pid in base and self.preds[pid].op in (
+                "eq",
+                "contains",
+                "startswith",
+                "endswith",
+                "glob",
+                "re",
+            ):
+                return pid
+        return None
+
+    def span_of(self, pid: int, value: str) -> tuple[int, int] | None:
+        """Where predicate ``pid`` matches in ``value``."""
+        pred = self.preds[pid]
+        op = pred.op
+        hay = value if pred.cased else value.lower()
+        if op == "eq":
+            return (0, len(value))
+        if op == "contains":
+            i = hay.find(pred.arg)
+            return (i, i + len(pred.arg)) if i >= 0 else None
+        if op == "startswith":
+            return (0, len(pred.arg))
+        if op == "endswith":
+            return (len(value) - len(pred.arg), len(value))
+        if op == "glob":
+            return (0, len(value))
+        m = re2.compile(str(pred.arg)).search(value)
+        return m.span() if m is not None else None
+
+
+def compile_rules(
+    rules: list[Rule],
+    lists: dict[str, list[str]],
+    extensions: Sequence[tuple[str, ExceptionSpec]],
+    internal_domains: Sequence[str],
+    predicates: dict[str, Callable[..., bool]],
+    predicate_ctx: Any = None,
+) -> tuple[Matcher, list[Problem]]:
+    """Compile ``rules``; rules that fail are left out and reported as problems."""
+    problems: list[Problem] = []
+    builder = _Builder(lists)
+    compiled: list[CompiledRule] = []
+    # exception extensions from operator files, by rule id
+    ext_by_rule: dict[str, list[ExceptionSpec]] = {}
+    known_ids = {r.id for r in rules}
+    for rid, spec in extensions:
+        if rid not in known_ids:
+            problems.append(
+                Problem(spec.path, spec.line, f"exception for unknown rule {rid!r}", "warning", rid)
+            )
+            continue
+        ext_by_rule.setdefault(rid, []).append(spec)
+    for rule in rules:
+        if not rule.enabled:
+            continue
+        try:
+            parts = [builder.node(c) for c in rule.condition if c is not None]
+        except CompileError as exc:
+            problems.append(Problem(rule.path, rule.line_of(*exc.key), str(exc), "error", rule.id))
+            continue
+        node: Node = parts[0] if len(parts) == 1 else ("or", tuple(parts))
+        if rule.category is not None:
+            node = ("and", (("p", builder.pid(Pred("action.kind", "eq", rule.category))), node))
+        specs = _merge_exceptions(rule, ext_by_rule.get(rule.id, []), problems)
+        pred_fn = None
+        if rule.predicate is not None:
+            pred_fn = predicates.get(rule.predicate)
+            if pred_fn is None:
+                problems.append(
+                    Problem(
+                        rule.path,
+                        rule.line_of("predicate"),
+                        f"unknown predicate {rule.predicate!r}",
+                        "error",
+                        rule.id,
+                    )
+                )
+                continue
+        compiled.append(
+            CompiledRule(
+                rule=rule,
+                index=len(compiled),
+                fn=lambda a, b: False,
+                view_kinds=frozenset(),
+                positive=(),
+                exceptions=[_exception_fn(s, field_values) for s in specs],
+                predicate=pred_fn,
+            )
+        )
+        compiled[-1].fn = node  # type: ignore[assignment]  # finished below, once all pids exist
+    preds = builder.preds
+    view_pids = {i for i, p in enumerate(preds) if view_kind_of(p.field) is not None}
+    index: dict[int, list[int]] = {}
+    always: list[int] = []
+    for cr in compiled:
+        node = cr.fn  # type: ignore[assignment]
+        used: set[int] = set()
+        _pids(node, used)  # type: ignore[arg-type]
+        cr.view_kinds = frozenset(
+            k for k in (view_kind_of(preds[p].field) for p in used) if k is not None
+        )
+        pos: list[int] = []
+        _positives(node, pos)  # type: ignore[arg-type]
+        cr.positive = tuple(pos)
+        trig = _trigger(node, preds)  # type: ignore[arg-type]
+        if trig is None or not trig[1]:
+            always.append(cr.index)
+        else:
+            for pid in trig[1]:
+                index.setdefault(pid, []).append(cr.index)
+        cr.fn = _closure(node, view_pids)  # type: ignore[arg-type]
+    # per-field indexes
+    by_field: dict[str, FieldIndex] = {}
+    patterns: dict[str, list[tuple[str, int]]] = {}
+    for pid, pred in enumerate(preds):
+        fi = by_field.get(pred.field)
+        if fi is None:
+            fi = by_field[pred.field] = FieldIndex(pred.field)
+            patterns[pred.field] = []
+        fi.add(pid, pred, patterns[pred.field])
+    for name, fi in by_field.items():
+        fi.build(patterns[name])
+    event_fields = [fi for name, fi in sorted(by_field.items()) if view_kind_of(name) is None]
+    view_fields: dict[str, list[FieldIndex]] = {"shell": [], "sql": []}
+    for name, fi in sorted(by_field.items()):
+        k = view_kind_of(name)
+        if k is not None:
+            view_fields[k].append(fi)
+    matcher = Matcher(
+        compiled,
+        preds,
+        event_fields,
+        view_fields,
+        {k: tuple(v) for k, v in index.items()},
+        tuple(always),
+        internal_domains,
+        predicate_ctx,
+    )
+    return matcher, problems
+
+
+def _merge_exceptions(
+    rule: Rule, extra: list[ExceptionSpec], problems: list[Problem]
+) -> list[ExceptionSpec]:
+    specs = {
+        s.name: ExceptionSpec(
+            s.name, list(s.fields), list(s.comps), [list(v) for v in s.values], s.path, s.line
+        )
+        for s in rule.exceptions
+    }
+    for ext in extra:
+        base = specs.get(ext.name)
+        if base is None:
+            if not ext.fields:
+                problems.append(
+                    Problem(
+                        ext.path,
+                        ext.line,
+                        f"rule {rule.id!r} has no exception {ext.name!r}: give 'fields' to add a new one",
+                        "error",
+                        rule.id,
+                    )
+                )
+                continue
+            specs[ext.name] = ExceptionSpec(
+                ext.name,
+                list(ext.fields),
+                list(ext.comps),
+                [list(v) for v in ext.values],
+                ext.path,
+                ext.line,
+            )
+            continue
+        for row in ext.values:
+            if len(row) != len(base.fields):
+                problems.append(
+                    Problem(
+                        ext.path,
+                        ext.line,
+                        f"exception {ext.name!r} of {rule.id!r} takes {len(base.fields)} values per entry",
+                        "error",
+                        rule.id,
+                    )
+                )
+                break
+            base.values.append(list(row))
+    return list(specs.values())

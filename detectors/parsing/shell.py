@@ -52,6 +52,10 @@ MAX_TOKENS = 8192
 _CACHE_MAX_LEN = 2048  # only short lines are cached: bounded memory (4096 entries x 2 KiB)
 
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "yash", "fish", "rbash"})
+#: programs that execute what they read on stdin (decoded payloads piped to them are parsed)
+EXECUTORS = SHELLS | frozenset(
+    {"eval", "source", "python", "python3", "perl", "ruby", "node", "php"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1106,8 +1110,12 @@ def _link_pipeline(
             kind = "printf"
         if decoded:
             ctx.decoded.append(decoded[:MAX_DECODED])
-            span = inherited_span or cmd.span
-            _parse_into(decoded[:MAX_DECODED], 0, depth + 1, kind, out, ctx, span, cmd.wrappers)
+            # parse it as commands only when it is executed: a shell/interpreter reads it later in
+            # the pipeline, or it is a command substitution ($(... | base64 -d) run by a wrapper)
+            runs = any(c.program in EXECUTORS for c in pipeline[k + 1 :]) or cmd.origin == "subst"
+            if runs:
+                span = inherited_span or cmd.span
+                _parse_into(decoded[:MAX_DECODED], 0, depth + 1, kind, out, ctx, span, cmd.wrappers)
 
 
 def _is_b64_decoder(cmd: SimpleCommand) -> bool:

@@ -141,7 +141,9 @@ def _expand_placeholders(value: SigmaString, lists: dict[str, list[str]]) -> lis
                 raise CompileError(
                     f"unknown list '%{part.name}%' (define it in a lists document or settings)"
                 )
-            options.append([list(SigmaString(item).s) for item in lists[part.name]] or [[]])
+            if not lists[part.name]:
+                return []  # an empty list matches nothing
+            options.append([list(SigmaString(item).s) for item in lists[part.name]])
         else:
             options.append([[part]])
     total = 1

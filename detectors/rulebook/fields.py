@@ -314,7 +314,12 @@ def _shell_view(c: SimpleCommand, source: str, internal: Sequence[str]) -> View:
     args = c.args
     hosts = hosts_in(c.program, args)
     external = tuple(h for h in hosts if is_external(h, internal))
-    writes = tuple(r.target for r in c.redirects if r.op in (">", ">>", ">|", "&>", "&>>", "<>"))
+    writes = tuple(
+        r.target
+        for r in c.redirects
+        if r.op in (">", ">>", ">|", "&>", "&>>", "<>")
+        or (r.op == ">&" and not r.target.isdigit() and r.target != "-")
+    )
     reads = tuple(r.target for r in c.redirects if r.op in ("<", "<>"))
     argline = " ".join(args)
     fields: dict[str, Values] = {
@@ -418,8 +423,19 @@ def host_of(target: str) -> str | None:
     return t
 
 
+_FILE_EXTENSIONS = frozenset(
+    "pdf json txt csv tsv gz tgz bz2 xz zst zip tar sh py rb js ts css html htm xml yml yaml md "
+    "png jpg jpeg gif svg sql bin deb rpm exe dll so log out tmp bak key pem crt cer conf cfg ini "
+    "toml lock env db sqlite jar war whl egg iso img dmg pkg mp4 mov wav mp3 c h go rs java".split()
+)
+
+
 def _looks_host(s: str) -> bool:
-    if not s or s.startswith("-") or "/" in s.split(":", 1)[0]:
+    """A scheme-less argument that is a host name or address (``example.com/x``, ``10.0.0.1``)."""
+    if not s or s.startswith("-") or "=" in s or "@" in s:
+        return False
+    first = s.split("/", 1)[0]
+    if not first or not all(ch.isalnum() or ch in ".-:[]" for ch in first):
         return False
     h = host_of(s)
     if h is None:
@@ -432,6 +448,8 @@ def _looks_host(s: str) -> bool:
     if "." not in h:
         return False
     tld = h.rsplit(".", 1)[-1]
+    if tld in _FILE_EXTENSIONS:
+        return False
     return tld.isalpha() and 2 <= len(tld) <= 24 and all(ch.isalnum() or ch in "-." for ch in h)
 
 
@@ -459,6 +477,15 @@ def hosts_in(program: str, args: Sequence[str]) -> Values:
     return tuple(out)
 
 
+_INTERNAL_NETS = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
+        "100.64.0.0/10", "0.0.0.0/8", "::1/128", "fc00::/7", "fe80::/10", "::/128",
+    )
+)  # fmt: skip
+
+
 def is_external(host: str, internal_domains: Sequence[str]) -> bool:
     """Whether ``host`` is outside the organisation: not a private/loopback address, not a
     single-label name, not under one of ``internal_domains``."""
@@ -470,7 +497,9 @@ def is_external(host: str, internal_domains: Sequence[str]) -> bool:
     except ValueError:
         pass
     else:
-        return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved)
+        # explicit list: ipaddress.is_private also covers documentation ranges and changed
+        # between Python patch releases; we want the same answer everywhere
+        return not any(ip in net for net in _INTERNAL_NETS if net.version == ip.version)
     if "." not in h:
         return False
     for d in internal_domains:

@@ -60,3 +60,53 @@ def dns_tunnel_label(event: Event, view: View | None, ctx: PredicateContext) -> 
             if len(label) >= 24 and _entropy(label.lower()) >= 3.5:
                 return True
     return False
+
+
+_RECON = frozenset(
+    {"whoami", "id", "uname", "hostname", "ifconfig", "ip", "netstat", "ss", "ps", "w", "who",
+     "last", "arp", "route", "groups", "hostnamectl", "lsb_release", "env", "mount", "getent",
+     "lscpu", "crontab", "nproc"}
+)  # fmt: skip
+
+
+@predicate("recon_burst")
+def recon_burst(event: Event, view: View | None, ctx: PredicateContext) -> bool:
+    """Three or more different reconnaissance programs (or reads of /etc/passwd) in one line."""
+    from detectors.rulebook.fields import shell_of
+
+    parsed = shell_of(event)
+    if parsed is None:
+        return False
+    seen: set[str] = set()
+    for c in parsed.commands:
+        if c.program in _RECON:
+            seen.add(c.program)
+        elif c.program in ("cat", "head", "less") and any(
+            a in ("/etc/passwd", "/etc/group", "/etc/hosts") for a in c.args
+        ):
+            seen.add("passwd")
+    return len(seen) >= 3
+
+
+_GRANT_WORDS = (
+    "ALL",
+    "SUPERUSER",
+    "BYPASSRLS",
+    "CREATEROLE",
+    "WITH GRANT OPTION",
+    "WITH ADMIN OPTION",
+    "DBA",
+    "SYSADMIN",
+    "OWNERSHIP",
+    "PG_READ_SERVER_FILES",
+    "PG_EXECUTE_SERVER_PROGRAM",
+)
+
+
+@predicate("sql_privilege_grant")
+def sql_privilege_grant(event: Event, view: View | None, ctx: PredicateContext) -> bool:
+    """The statement grants broad privileges (ALL, SUPERUSER, admin roles, grant options)."""
+    if view is None:
+        return False
+    text = " ".join(view.text.upper().split())
+    return any(f" {w} " in f" {text} " or f" {w};" in f" {text}" for w in _GRANT_WORDS)

@@ -910,7 +910,10 @@ def _run_argv(
             break  # too deep: keep the wrapper itself as the command
         if kind == "argv":
             wrappers.append(prog)
-            argv = payload  # type: ignore[assignment]
+            argv = list(payload)  # type: ignore[call-overload]
+            # sudo/doas/env accept NAME=value before the command
+            while len(argv) > 1 and _ASSIGN.match(argv[0]):
+                assigns = [*assigns, argv.pop(0)]
             continue
         inner_wrappers = (*wrappers, prog)
         if isinstance(payload, list):  # an argument vector run by this command (exec -- CMD)

@@ -53,6 +53,8 @@ def dns_tunnel_label(event: Event, view: View | None, ctx: PredicateContext) -> 
     for arg in view.fields.get("shell.args", ()):
         if arg.startswith("-") or arg.startswith("@") or "." not in arg:
             continue
+        if "$(" in arg or "`" in arg:
+            return True  # the name is built from command output
         labels = arg.strip(".").split(".")
         if len(labels) < 3:
             continue

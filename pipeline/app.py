@@ -40,6 +40,7 @@ def create_app(
     processor: Processor | None = None,
     metrics: WorkerMetrics | None = None,
     serve_metrics: bool = True,
+    store_incidents: bool = True,
 ) -> BatchApp:
     w = settings.worker
     n = settings.topics.partitions
@@ -73,8 +74,9 @@ def create_app(
     for t in (actions, acks, control):
         app.topics.add(t)
 
-    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-    table = app.Table(STATE_TABLE, default=None, partitions=n, schema=raw,
+    # bytes key and value types make faust use the raw codec for the changelog (JSON blobs we
+    # encode ourselves), both when we write it and when it recovers the table from it
+    table = app.Table(STATE_TABLE, default=None, partitions=n, key_type=bytes, value_type=bytes,
                       help="Per-agent state (dedup, baselines, risk, response, incidents) as JSON.")
 
     metrics = metrics if metrics is not None else WorkerMetrics()
@@ -85,8 +87,11 @@ def create_app(
         processor = build_processor(
             settings, clock=time.time, state_loader=lambda a: stage_holder["stage"].load_state(a)
         )
+    from pipeline.incidents import open_store
+
+    store = open_store(settings.incidents.store_url) if store_incidents else None
     stage = ProcessStage(
-        processor, KafkaSink(app, settings), table, metrics,
+        processor, KafkaSink(app, settings), table, metrics, store=store,
         actions_topic=actions.get_topic_name(), acks_topic=acks.get_topic_name(),
         control_topic=control.get_topic_name(),
     )

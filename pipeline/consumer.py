@@ -75,19 +75,26 @@ class BatchConsumer(faust_aiokafka.Consumer):
         idle = self._batch_idle()
         try:
             while not (consumer_stopped() or fetcher_stopped()):
-                generation = app.consumer_generation_id
-                records, active = await self._wait_next_records(1.0)
+                records, _ = await self._wait_next_records(1.0)
                 await asyncio.sleep(0)
                 if records is None or self.should_stop or not records:
                     continue
                 if not self.flow_active:
                     await self.perform_seek()
                     continue
+                # Judge the records against the assignment as it is now, not as it was when the
+                # fetch started: a rebalance may have happened meanwhile. Records of partitions
+                # that are paused (table recovery) are rewound so they are fetched again; records
+                # of partitions no longer ours are dropped (their new owner replays them).
+                active = self._get_active_partitions()
+                assignment = self.assignment()
                 batch: dict[TP, Sequence[Any]] = {}
                 for tp, recs in records.items():
-                    if active is not None and tp not in active and tp not in self._buffered_partitions:
-                        continue
                     if not recs:
+                        continue
+                    if tp not in active and tp not in self._buffered_partitions:
+                        if tp in assignment:
+                            await self.seek(tp, recs[0].offset)
                         continue
                     self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                     if tp.topic in batch_topics and handler is not None:
@@ -98,8 +105,6 @@ class BatchConsumer(faust_aiokafka.Consumer):
                         read_offset[tp] = record.offset
                 if not batch or handler is None:
                     continue
-                if app.consumer_generation_id != generation:
-                    continue  # rebalanced while fetching: these records will be fetched again
                 idle.clear()
                 # Shielded: a shutdown cancels the drainer, but the batch in flight still
                 # finishes and is acknowledged, so SIGTERM commits everything processed.

@@ -318,6 +318,8 @@ class Processor:
             meta["risk_score"] = r.get("score", 0)
             meta["agent_risk"] = r.get("agent_risk", 0)
             meta["risk_factors"] = r.get("factors", [])
+        if self.baselines is not None:
+            meta["baseline"] = self.baselines.maturity(event.agent_id)
         if self.enriched_extra is not None:
             meta.update(self.enriched_extra(event))
         value = dict(event.data)

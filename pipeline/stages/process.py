@@ -8,6 +8,7 @@ at-least-once safe.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,7 +20,9 @@ from pipeline.processor import InputRecord, Processor
 from pipeline.records import Output
 from pipeline.sink import KafkaSink
 
-__all__ = ["ProcessStage"]
+__all__ = ["CHECKPOINT_KEY", "ProcessStage"]
+
+CHECKPOINT_KEY = b"__checkpoint__"
 
 
 class ProcessStage:
@@ -33,7 +36,9 @@ class ProcessStage:
         actions_topic: str,
         acks_topic: str,
         control_topic: str,
+        store: Any | None = None,
     ) -> None:
+        self.store = store
         self.processor = processor
         self.sink = sink
         self.table = table
@@ -78,19 +83,46 @@ class ProcessStage:
             self.metrics.latency.observe(max(0.0, time.time() - oldest_ms / 1000.0))
 
     async def deliver(self, outputs: list[Output]) -> None:
-        """Send outputs, then checkpoint changed agent state (one changelog record per agent)."""
-        await self.sink.send(outputs)
-        self.checkpoint()
+        """Send outputs and the changed agents' state, store alerts and incidents; return when all
+        of it is durable, so the caller may then acknowledge the input offsets."""
+        state = self.processor.checkpoint()
+        await asyncio.gather(self.sink.send(outputs), self._write_state(state))
+        if self.store is not None and any(o.kind in ("alerts", "incidents") for o in outputs):
+            # the store is blocking I/O (SQLite/PostgreSQL): keep it off the event loop
+            await asyncio.to_thread(self.store.apply_outputs, outputs)
+        self.processor.evict()
+        self.metrics.agents.set(self.processor.agents_tracked)
 
-    def checkpoint(self) -> None:
+    async def _write_state(self, state: dict[str, tuple[int, dict[str, Any]]]) -> None:
+        """One changelog record per changed agent, then one checkpoint marker per partition.
+
+        The records go straight through the producer and are awaited (faust's ``send_soon``
+        buffer would let a kill -9 lose state that the committed offsets already count).
+        The marker is sent after the batch is delivered, so it is the last record of its
+        partition and in a produce request of its own: brokers that report the end offset of a
+        partition by its last record batch (the embedded test broker does) then still let
+        faust's table recovery read every state record. Real Kafka needs no such help; the
+        marker (key ``__checkpoint__``) costs one tiny compacted record per partition per batch.
+        """
+        if not state:
+            return
         table = self.table
-        for agent_id, (partition, blob) in self.processor.checkpoint().items():
+        producer = table.app.producer
+        topic = table.changelog_topic.get_topic_name()
+        futures = []
+        partitions: set[int] = set()
+        for agent_id, (partition, blob) in state.items():
             key = agent_id.encode("utf-8")
             value = orjson.dumps(blob)
             table.data[key] = value
-            table.send_changelog(partition, key, value, key_serializer="raw", value_serializer="raw")
-        self.processor.evict()
-        self.metrics.agents.set(self.processor.agents_tracked)
+            partitions.add(partition)
+            futures.append(await producer.send(topic, key, value, partition, None, None))
+        await asyncio.gather(*futures)
+        markers = []
+        for partition in partitions:
+            marker = orjson.dumps({"agents": sum(1 for p, _ in state.values() if p == partition)})
+            markers.append(await producer.send(topic, CHECKPOINT_KEY, marker, partition, None, None))
+        await asyncio.gather(*markers)
 
     def _decode(self, records: Sequence[Any], tp: Any, outputs: list[Output]) -> list[dict[str, Any]]:
         """JSON objects with an agent_id; anything else becomes a dead letter."""

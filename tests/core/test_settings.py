@@ -62,7 +62,7 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 def test_bad_environment_value(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENTWATCH_STREAM__MAX_MESSAGE_BYTES", "-1")
-    with pytest.raises(ConfigError, match="stream.max_message_bytes"):
+    with pytest.raises(ConfigError, match=r"stream\.max_message_bytes"):
         load_settings()
 
 

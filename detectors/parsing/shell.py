@@ -394,7 +394,7 @@ def _dquote(
             j = _find_backtick(s, i + 1, n)
             substs.append((s[i + 1 : j], base + i + 1))
             parts.append(s[i : j + 1])
-            i = j + 1
+            i = min(j + 1, n)
     return n
 
 
@@ -416,7 +416,7 @@ def _word(s: str, i: int, n: int, base: int, out: list[_Tok]) -> int:
             j = n if j < 0 else j
             parts.append(s[i + 1 : j])
             quoted = True
-            i = j + 1
+            i = min(j + 1, n)
         elif c == '"':
             quoted = True
             i = _dquote(s, i + 1, n, parts, substs, base)
@@ -433,12 +433,12 @@ def _word(s: str, i: int, n: int, base: int, out: list[_Tok]) -> int:
             j = _find_backtick(s, i + 1, n)
             substs.append((s[i + 1 : j], base + i + 1))
             parts.append(s[i : j + 1])
-            i = j + 1
+            i = min(j + 1, n)
         elif c in "<>" and i + 1 < n and s[i + 1] == "(" and i == start:
             j = _match_paren(s, i + 2, n)
             substs.append((s[i + 2 : j], base + i + 2))
             parts.append(s[i : j + 1])
-            i = j + 1
+            i = min(j + 1, n)
         else:
             break
     raw = s[start:i]
@@ -737,6 +737,9 @@ def _parse_into(
         if tok.kind == "w":
             w = tok.word
             assert w is not None
+            if want_target is _SKIP_ONE:  # the here-doc delimiter the lexer already attached
+                want_target = None
+                continue
             if want_target is not None:
                 redirs.append((want_target, w))
                 want_target = None
@@ -844,8 +847,6 @@ def _command(
     heredoc: str | None = None
     herestring: str | None = None
     for tok, target in redirs:
-        if tok is _SKIP_ONE:
-            continue
         if target is not None:
             for inner, at in target.substs:
                 _parse_into(

@@ -63,6 +63,7 @@ from detectors.rulebook.fields import (
     view_kind_of,
     views_of,
 )
+from detectors.rulebook.loader import re2_error_text
 from detectors.rulebook.model import ExceptionSpec, Problem, Rule
 
 __all__ = ["CompileError", "CompiledRule", "Hit", "Matcher", "Pred", "compile_rules"]
@@ -70,6 +71,8 @@ __all__ = ["CompileError", "CompiledRule", "Hit", "Matcher", "Pred", "compile_ru
 KEYWORD_FIELD = "action.command"  # Sigma keyword detections (no field) search the command text
 MAX_EXPANSION = 2048
 _EMPTY: frozenset[int] = frozenset()
+_QUIET = re2.Options()
+_QUIET.log_errors = False
 
 
 class CompileError(Exception):
@@ -218,10 +221,10 @@ def _leaf_preds(fname: str, value: Any, lists: dict[str, list[str]]) -> list[Pre
         src = str(value.regexp)
         pattern = f"(?{flags}){src}" if flags else src
         try:
-            re2.compile(pattern)
+            re2.compile(pattern, _QUIET)
         except re2.error as exc:
             raise CompileError(
-                f"regular expression {src!r} is not valid RE2 syntax: {exc}"
+                f"regular expression {src!r} is not valid RE2 syntax: {re2_error_text(exc)}"
             ) from None
         return [Pred(fname, "re", pattern, True)]
     if isinstance(value, SigmaBool):
@@ -320,9 +323,9 @@ def _verifier(pred: Pred) -> Callable[[Values], bool]:
             return lambda vs: any(meth(v, x) for v in vs)
         return lambda vs: any(meth(v.lower(), x) for v in vs)
     if op == "glob":
-        rx = re2.compile(("" if pred.cased else "(?i)") + f"^(?:{x})$")
+        rx = re2.compile(("" if pred.cased else "(?i)") + f"^(?:{x})$", _QUIET)
     else:
-        rx = re2.compile(str(x))
+        rx = re2.compile(str(x), _QUIET)
     return lambda vs: any(rx.search(v) is not None for v in vs)
 
 
@@ -355,6 +358,7 @@ class FieldIndex:
             return
         opts = re2.Options()
         opts.max_mem = 64 << 20
+        opts.log_errors = False
         rset = re2.Set.SearchSet(opts)
         for pattern, pid in set_patterns:
             if rset.Add(pattern) < 0:  # pragma: no cover - patterns were compiled one by one first
@@ -424,7 +428,18 @@ class _Builder:
                 raise CompileError(f"unknown field {fname!r}")
             return self._leaf(fname, cond.value)
         if isinstance(cond, ConditionValueExpression):
-            return self._leaf(KEYWORD_FIELD, cond.value)
+            value = cond.value
+            if isinstance(value, SigmaString):  # keywords are full-text: substring matches
+                m = SpecialChars.WILDCARD_MULTI
+                parts = list(value.s)
+                wrapped = type(value)()
+                wrapped.s = [
+                    *([] if parts[:1] == [m] else [m]),
+                    *parts,
+                    *([] if parts[-1:] == [m] else [m]),
+                ]
+                value = wrapped
+            return self._leaf(KEYWORD_FIELD, value)
         raise CompileError(f"unsupported condition element {type(cond).__name__}")
 
     def _leaf(self, fname: str, value: Any) -> Node:
@@ -693,7 +708,7 @@ class Matcher:
             return (len(value) - len(pred.arg), len(value))
         if op == "glob":
             return (0, len(value))
-        m = re2.compile(str(pred.arg)).search(value)
+        m = re2.compile(str(pred.arg), _QUIET).search(value)
         return m.span() if m is not None else None
 
 

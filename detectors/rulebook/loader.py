@@ -24,8 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import re2
 import yaml
-from sigma.exceptions import SigmaError
+from sigma.exceptions import SigmaError, SigmaRegularExpressionError
+from sigma.policy import SigmaPolicy
+from sigma.policy.regex_engine import RE2RegexEngine
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 
 from detectors.rulebook.fields import is_known_field
@@ -39,7 +42,14 @@ from detectors.rulebook.model import (
     Rule,
 )
 
-__all__ = ["BUILTIN_DIR", "Catalog", "ExceptionExtension", "load_catalog", "rule_files"]
+__all__ = [
+    "BUILTIN_DIR",
+    "Catalog",
+    "ExceptionExtension",
+    "load_catalog",
+    "re2_error_text",
+    "rule_files",
+]
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "rules"
 MAX_FILE_BYTES = 512 * 1024
@@ -55,6 +65,31 @@ RULE_KEYS = frozenset(
         "risk_score", "tests", "exceptions", "predicate", "enabled", "reason",
     }
 )  # fmt: skip
+
+
+def re2_error_text(exc: BaseException) -> str:
+    """RE2 reports errors as bytes; make them one readable line."""
+    arg = exc.args[0] if exc.args else exc
+    return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+
+
+class _QuietRE2(RE2RegexEngine):
+    """pySigma's RE2 engine without RE2's own stderr logging of invalid patterns."""
+
+    def compile(self, pattern: str, flags: int = 0):  # type: ignore[no-untyped-def]
+        import re
+
+        prefix = "".join(
+            v
+            for k, v in ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"))
+            if int(flags) & int(k)
+        )
+        return re2.compile(f"(?{prefix}){pattern}" if prefix else pattern, QUIET_RE2)
+
+
+QUIET_RE2 = re2.Options()
+QUIET_RE2.log_errors = False
+SIGMA_POLICY = SigmaPolicy(regex_engine=_QuietRE2())
 
 
 @dataclass(slots=True)
@@ -454,7 +489,7 @@ def _parse_rule(
             problem(f"unknown rule field {key!r}", key, rid=rid)
     # hand the Sigma part to pySigma; it ignores our custom fields (custom_attributes)
     try:
-        sigma = SigmaRule.from_dict(data, collect_errors=True)
+        sigma = SigmaRule.from_dict(data, collect_errors=True, policy=SIGMA_POLICY)
     except (SigmaError, TypeError, ValueError, AttributeError, KeyError) as exc:
         problem(f"invalid Sigma rule: {exc}", "detection", rid=rid)
         return None
@@ -469,6 +504,10 @@ def _parse_rule(
         for err in errors:
             name = type(err).__name__
             msg = getattr(err, "args", [str(err)])[0] if getattr(err, "args", None) else str(err)
+            if isinstance(err, SigmaRegularExpressionError):
+                cause = err.__cause__
+                detail = re2_error_text(cause) if cause is not None else str(msg)
+                msg = f"regular expression is not valid RE2 syntax (linear time: no backreferences or lookaround): {detail}"
             key = _SIGMA_KEY_OF_ERROR.get(name)
             if key == "condition":
                 problem(f"invalid condition: {msg}", "detection", "condition", rid=rid)

@@ -20,7 +20,10 @@ def build_processor(
     *,
     clock: Callable[[], float],
     state_loader: StateLoader | None = None,
+    replay: bool = False,
 ) -> Processor:
+    """``replay=True`` for backtests: no acknowledgement timeouts (no enforcement point answers)
+    and the public development signing key when none is configured."""
     detectors: list[Any] = []
     baselines = None
     if settings.rules.enabled:
@@ -41,7 +44,7 @@ def build_processor(
         settings,
         detectors=detectors,
         scorer=RiskScorer(settings.risk),
-        responder=Responder(settings, clock),
+        responder=Responder(settings, clock, replay=replay),
         tracker=IncidentTracker(settings.incidents, clock),
         baselines=baselines,
         clock=clock,

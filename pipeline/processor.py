@@ -42,10 +42,13 @@ from pipeline.records import Output, deterministic_id, iso_time
 from pipeline.settings import Settings
 from pipeline.validation import ValidationFailure, decode_event
 
-__all__ = ["EventClock", "InputRecord", "Processor", "ProcessorStats"]
+__all__ = ["FLEET_KEY", "EventClock", "InputRecord", "Processor", "ProcessorStats"]
 
 PIPELINE_VERSION = "0.1.0"
 _CORE = "core"
+#: state key of fleet-wide response state (fleet suppressions, the blast-radius window); each
+#: worker keeps its own copy, so fleet-wide limits apply per worker
+FLEET_KEY = "*"
 
 
 @dataclass(slots=True)
@@ -238,6 +241,9 @@ class Processor:
 
     def process_actions(self, records: Iterable[InputRecord]) -> list[Output]:
         out: list[Output] = []
+        records = list(records)
+        if records and FLEET_KEY not in self._agents:
+            self._agent(FLEET_KEY, records[0].partition)
         for rec in records:
             self._process_one(rec, out)
         counts = self.stats.outputs
@@ -292,16 +298,24 @@ class Processor:
         if self.responder is not None:
             maturity = self.baselines.maturity(agent_id) if self.baselines is not None else None
             response = self.responder.on_event(event, findings, risk, maturity=maturity)
-        out.append(self._enriched(event, findings, risk))
+        enriched = self._enriched(event, findings, risk)
+        out.append(enriched)
         if response:
             out.extend(response)
         if self.tracker is not None:
-            out.extend(self.tracker.on_outputs(event, response))
+            out.extend(self.tracker.on_outputs(event, [enriched, *response]))
         stats.enriched += 1
 
         if self.tracker is None or not self.tracker.has_open(agent_id):
             for det in self.detectors:
                 det.learn_one(event)
+        else:
+            # under investigation: no learning from what may be the attacker (no poisoning),
+            # but rate and sequence context keep moving
+            for det in self.detectors:
+                observe = getattr(det, "observe_one", None)
+                if observe is not None:
+                    observe(event)
 
     def _enriched(self, event: Event, findings: list[Finding], risk: Any) -> Output:
         meta: dict[str, Any] = {
@@ -356,9 +370,11 @@ class Processor:
             if agent_id:
                 self._agent(agent_id, self._agents[agent_id].partition if agent_id in self._agents else 0)
                 self._dirty.add(agent_id)
-            if self.responder is not None:
-                out.extend(self.responder.on_ack(ack))
+            produced = self.responder.on_ack(ack) if self.responder is not None else []
+            out.extend(produced)
             if self.tracker is not None:
+                if produced:
+                    out.extend(self.tracker.on_outputs(None, produced))
                 out.extend(self.tracker.on_ack(ack))
         return out
 
@@ -370,9 +386,11 @@ class Processor:
             if agent_id:
                 self._agent(agent_id, self._agents[agent_id].partition if agent_id in self._agents else 0)
                 self._dirty.add(agent_id)
-            if self.responder is not None:
-                out.extend(self.responder.on_control(msg))
+            produced = self.responder.on_control(msg) if self.responder is not None else []
+            out.extend(produced)
             if self.tracker is not None:
+                if produced:
+                    out.extend(self.tracker.on_outputs(None, produced))
                 out.extend(self.tracker.on_control(msg))
             payload = msg.get("payload") or {}
             if (
@@ -391,12 +409,20 @@ class Processor:
 
     def tick(self, now: float) -> list[Output]:
         """Time-driven work (ack timeouts, expiries, alert window flushes)."""
-        out: list[Output] = []
-        if self.responder is not None:
-            produced = self.responder.on_tick(now)
-            out.extend(produced)
-            if self.tracker is not None and produced:
-                out.extend(self.tracker.on_outputs(None, produced))
+        return self._respond_without_event(self.responder.on_tick(now) if self.responder is not None else [])
+
+    def finish(self) -> list[Output]:
+        """End of input (replay): flush open alert groups as their final versions."""
+        flush = getattr(self.responder, "flush", None)
+        return self._respond_without_event(flush() if flush is not None else [])
+
+    def _respond_without_event(self, produced: list[Output]) -> list[Output]:
+        out = list(produced)
+        if self.tracker is not None and produced:
+            out.extend(self.tracker.on_outputs(None, produced))
+        counts = self.stats.outputs
+        for o in out:
+            counts[o.kind] = counts.get(o.kind, 0) + 1
         return out
 
 

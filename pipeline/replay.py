@@ -71,16 +71,12 @@ def replay(
     except OSError as exc:
         raise InputError(f"cannot create output directory {out_dir}: {exc.strerror or exc}") from None
     clock = EventClock()
-    enf = settings.enforcement
-    if enf.signing_key is None and not enf.signing_key_path.exists() and not enf.allow_dev_key:
-        # Replayed commands are a record of what would have been sent, never executed: without
-        # a configured key they are signed with the public development key (key id says so).
-        settings = settings.model_copy(deep=True)
-        settings.enforcement.allow_dev_key = True
     if processor is None:
         from pipeline.components import build_processor
 
-        processor = build_processor(settings, clock=clock)
+        # replay mode: no ack timeouts, and commands (a record of what would have been sent,
+        # never executed) are signed with the public development key when none is configured
+        processor = build_processor(settings, clock=clock, replay=True)
     else:
         processor.clock = clock
     store_path = out_dir / STORE_FILE
@@ -120,6 +116,9 @@ def replay(
                     progress(result.lines)
         if pending:
             flush()
+        final = processor.finish()
+        _write(files, final, result)
+        store.apply_outputs(final)
         if progress is not None:
             progress(result.lines)
         for day, (events, dead) in sorted(day_counts.items()):

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from pipeline.errors import AgentwatchError
 from pipeline.records import Output
 from pipeline.settings import Settings
 
@@ -35,6 +36,7 @@ class Encoders:
 
     def __init__(self, settings: Settings) -> None:
         self._by_kind: dict[str, Callable[[dict[str, Any]], bytes]] = {}
+        self.fallbacks = 0
         formats = {"enriched": settings.outputs.enriched_format, "alerts": settings.outputs.alerts_format}
         for kind in _KIND_TOPIC:
             fmt = formats.get(kind, "json")
@@ -46,7 +48,13 @@ class Encoders:
                 self._by_kind[kind] = encoder_for(kind, fmt)
 
     def encode(self, out: Output) -> bytes:
-        return self._by_kind[out.kind](out.value)
+        try:
+            return self._by_kind[out.kind](out.value)
+        except AgentwatchError:
+            # a record the SIEM format cannot express still goes out, in agentwatch's own JSON,
+            # rather than stopping the worker or being lost
+            self.fallbacks += 1
+            return _json(out.value)
 
 
 class KafkaSink:

@@ -22,6 +22,10 @@ from pipeline.sink import KafkaSink
 
 __all__ = ["CHECKPOINT_KEY", "ProcessStage"]
 
+
+def _today() -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime())
+
 CHECKPOINT_KEY = b"__checkpoint__"
 
 
@@ -37,8 +41,11 @@ class ProcessStage:
         acks_topic: str,
         control_topic: str,
         store: Any | None = None,
+        destinations: Any | None = None,
     ) -> None:
         self.store = store
+        self.destinations = destinations
+        self._day_counts: dict[str, list[int]] = {}
         self.processor = processor
         self.sink = sink
         self.table = table
@@ -87,11 +94,32 @@ class ProcessStage:
         of it is durable, so the caller may then acknowledge the input offsets."""
         state = self.processor.checkpoint()
         await asyncio.gather(self.sink.send(outputs), self._write_state(state))
-        if self.store is not None and any(o.kind in ("alerts", "incidents") for o in outputs):
-            # the store is blocking I/O (SQLite/PostgreSQL): keep it off the event loop
-            await asyncio.to_thread(self.store.apply_outputs, outputs)
+        if outputs and (self.store is not None or self.destinations is not None):
+            # the store and extra destinations are blocking I/O: keep them off the event loop
+            await asyncio.to_thread(self._write_side_outputs, outputs)
         self.processor.evict()
         self.metrics.agents.set(self.processor.agents_tracked)
+
+    def _write_side_outputs(self, outputs: list[Output]) -> None:
+        if self.store is not None:
+            if any(o.kind in ("alerts", "incidents") for o in outputs):
+                self.store.apply_outputs(outputs)
+            for o in outputs:
+                if o.kind in ("enriched", "dlq"):
+                    day = str(o.value.get("ts", ""))[:10] if o.kind == "enriched" else ""
+                    counts = self._day_counts.setdefault(day or _today(), [0, 0])
+                    counts[0 if o.kind == "enriched" else 1] += 1
+        if self.destinations is not None:
+            self.destinations.publish_outputs(outputs)
+            self.destinations.flush()
+
+    def flush_stats(self, source: str) -> None:
+        """Add the events counted since the last call to the store's per-day run figures."""
+        if self.store is None or not self._day_counts:
+            return
+        counts, self._day_counts = self._day_counts, {}
+        for day, (events, dead) in counts.items():
+            self.store.record_stats(day, events + dead, dead, source=source, mode="add")
 
     async def _write_state(self, state: dict[str, tuple[int, dict[str, Any]]]) -> None:
         """One changelog record per changed agent, then one checkpoint marker per partition.

@@ -237,8 +237,8 @@ def _worker(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[by
 def run_demo(opts: DemoOptions, *, console: Any, live: bool = True) -> DemoResult:
     """Run the demo end to end; raises AgentwatchError with a one-line message on failure."""
     from pipeline.enforcement.keys import generate_key, keyring_path_for, load_keyring
-    from pipeline.sdk import ActionPublisher, CommandReceiver, Gate
-    from pipeline.simulator import SCENARIOS, Fleet, simulate
+    from pipeline.sdk import CommandReceiver, Gate
+    from pipeline.simulator import SCENARIOS, Fleet
     from pipeline.topics import create_topics
 
     directory = opts.directory.resolve()

@@ -12,12 +12,16 @@ implementation. For each batch of action records, in order:
 5. the enriched record (event + risk + findings) for SIEMs;
 6. detectors ``learn_one`` — unless the agent has an open incident (no poisoning).
 
-*Event time.* Each partition has a clock: the largest ``ts`` accepted so far. An event more than
-``stream.max_lateness_seconds`` behind it or ``stream.max_lead_seconds`` ahead of it is
-dead-lettered as ``time_skew``; anything in between, including out-of-order events, is
+*Event time.* Each partition has a watermark: the largest ``ts`` accepted so far. An event more
+than ``stream.max_lateness_seconds`` behind it is dead-lettered as ``time_skew`` (late); so is an
+event from the future: more than ``stream.max_lead_seconds`` ahead of the time the broker stamped
+on its record, or, for input without a broker timestamp (replay), more than
+``stream.max_replay_gap_seconds`` ahead of the watermark. A quiet night or weekend is therefore
+never mistaken for a lie, and one forged far-future timestamp cannot drag the watermark forward
+and make everything after it "late". Anything in between, including out-of-order events, is
 processed, and baselines treat a step back in time as zero elapsed time. The first event of a
-partition in a process sets its clock, so replaying last year's history works. Nothing here reads
-the wall clock except through the ``clock`` given to the responder and tracker: replay passes
+partition in a process sets its watermark, so replaying last year's history works. Nothing here
+reads the wall clock except through the ``clock`` given to the responder and tracker: replay passes
 event time, so its output is byte-for-byte reproducible.
 
 *State.* Every part with per-agent state implements :class:`detectors.base.Stateful`. The
@@ -166,6 +170,7 @@ class Processor:
         self._max_bytes = s.max_message_bytes
         self._lateness = s.max_lateness_seconds
         self._lead = s.max_lead_seconds
+        self._gap = s.max_replay_gap_seconds
         self._dedup_cap = s.dedup_ids_per_agent
         self._dedup_window = s.dedup_window_seconds
         self._max_agents = s.max_agents_in_memory
@@ -260,17 +265,24 @@ class Processor:
             return
         event = result
         ts = event.ts
+        if rec.timestamp_ms is not None:
+            received = rec.timestamp_ms / 1000.0
+            if ts > received + self._lead:
+                out.append(self._dead_letter(rec, ValidationFailure(
+                    "time_skew", f"ts {event.data['ts']} is {ts - received:.0f}s ahead of the time the broker "
+                    f"received it ({iso_time(received)}; limit {self._lead:.0f}s)")))
+                return
         clock = self._clocks.get(rec.partition)
         if clock is not None:
             if ts < clock - self._lateness:
                 out.append(self._dead_letter(rec, ValidationFailure(
-                    "time_skew", f"ts {event.data['ts']} is {clock - ts:.0f}s behind the stream clock "
+                    "time_skew", f"ts {event.data['ts']} is {clock - ts:.0f}s behind the stream's watermark "
                     f"{iso_time(clock)} (limit {self._lateness:.0f}s)")))
                 return
-            if ts > clock + self._lead:
+            if rec.timestamp_ms is None and ts > clock + self._gap:
                 out.append(self._dead_letter(rec, ValidationFailure(
-                    "time_skew", f"ts {event.data['ts']} is {ts - clock:.0f}s ahead of the stream clock "
-                    f"{iso_time(clock)} (limit {self._lead:.0f}s)")))
+                    "time_skew", f"ts {event.data['ts']} is {ts - clock:.0f}s ahead of the stream's watermark "
+                    f"{iso_time(clock)} (limit {self._gap:.0f}s)")))
                 return
             if ts > clock:
                 self._clocks[rec.partition] = ts

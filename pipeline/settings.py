@@ -62,8 +62,10 @@ class StreamSettings(_Section):
     max_message_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     #: events later than this behind the partition's event-time clock are dead-lettered
     max_lateness_seconds: float = Field(7 * 24 * 3600, gt=0)
-    #: events further than this ahead of the partition's event-time clock are dead-lettered
+    #: events stamped further than this ahead of the time the broker received them are dead-lettered
     max_lead_seconds: float = Field(3600, gt=0)
+    #: input without broker timestamps (replay): events this far ahead of the watermark are dead-lettered
+    max_replay_gap_seconds: float = Field(30 * 24 * 3600, gt=0)
     #: how many recent event ids each agent remembers for dedup
     dedup_ids_per_agent: int = Field(256, ge=16, le=65536)
     #: ...and for how long (event time): publishers retry within seconds, so ids older than

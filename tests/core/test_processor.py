@@ -112,19 +112,31 @@ def test_dedup_memory_is_bounded_per_agent() -> None:
     assert out == []
 
 
-def test_event_time_skew_is_judged_against_the_stream_clock_not_the_wall_clock() -> None:
-    p = make(max_lateness_seconds=3600, max_lead_seconds=600)
-    # last year's history is fine: the first event sets the clock
+def test_event_time_skew_is_judged_against_the_stream_not_the_wall_clock() -> None:
+    p = make(max_lateness_seconds=3600, max_replay_gap_seconds=86400)
+    # last year's history is fine: the first event sets the watermark; a quiet night is fine too
     out = p.process_actions(recs([
         event(1, ts="2025-01-01T10:00:00Z"),
         event(2, ts="2025-01-01T09:30:00Z"),   # 30 min late: processed
         event(3, ts="2025-01-01T08:00:00Z"),   # 2 h late: dead letter
-        event(4, ts="2025-01-01T10:20:00Z"),   # 20 min ahead: dead letter
-        event(5, ts="2025-01-01T10:05:00Z"),
+        event(4, ts="2025-01-01T20:00:00Z"),   # 10 h later (a quiet evening): processed
+        event(5, ts="2025-03-01T10:00:00Z"),   # two months ahead of the watermark: dead letter
+        event(6, ts="2025-01-01T20:05:00Z"),   # the forged future did not move the watermark
     ]))
-    assert [o.kind for o in out] == ["enriched", "enriched", "dlq", "dlq", "enriched"]
+    assert [o.kind for o in out] == ["enriched", "enriched", "dlq", "enriched", "dlq", "enriched"]
     assert {o.value["error_code"] for o in out if o.kind == "dlq"} == {"time_skew"}
-    assert "behind" in out[2].value["reason"] and "ahead" in out[3].value["reason"]
+    assert "behind" in out[2].value["reason"] and "ahead" in out[4].value["reason"]
+
+
+def test_future_events_are_judged_against_the_broker_timestamp() -> None:
+    p = make(max_lead_seconds=600)
+    received_ms = 1_762_077_600_000  # 2025-11-02T10:00:00Z
+    rs = [InputRecord(event(1, ts="2025-11-02T10:05:00Z"), b"k", "agent.actions", 0, 0, received_ms),
+          InputRecord(event(2, ts="2025-11-02T11:00:00Z"), b"k", "agent.actions", 0, 1, received_ms),
+          InputRecord(event(3, ts="2024-11-02T11:00:00Z"), b"k", "agent.actions", 1, 2, received_ms)]
+    out = p.process_actions(rs)
+    assert [o.kind for o in out] == ["enriched", "dlq", "enriched"]  # history is never "future"
+    assert "broker" in out[1].value["reason"]
 
 
 def test_state_checkpoint_restores_dedup_and_detector_state() -> None:

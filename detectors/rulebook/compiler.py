@@ -368,6 +368,8 @@ class FieldIndex:
         self.rset = rset
 
     def truth(self, values: Values | None, out: set[int]) -> None:
+        if not values and not self.direct:
+            return
         if values:
             if self.eq_ci:
                 get = self.eq_ci.get
@@ -475,15 +477,19 @@ def _closure(node: Node, view_pids: set[int]) -> Truth:
     return lambda a, b: any(f(a, b) for f in subs)
 
 
-def _cost(pred: Pred) -> int:
+def _cost(pred: Pred) -> float:
+    """How often the predicate is expected to be true (relative): the prefilter index puts a rule
+    under its cheapest necessary predicates, so a rule is evaluated only when one of them holds."""
     if pred.op in ("null", "exists", "num", "cidr"):
-        return 50
+        return 50.0
     if pred.field in LOW_CARDINALITY:
-        return 20
-    return 1
+        return 20.0
+    if pred.op == "eq":
+        return 0.2  # equality on a program name, table, host...: rarely true
+    return 1.0
 
 
-def _trigger(node: Node, preds: list[Pred]) -> tuple[int, frozenset[int]] | None:
+def _trigger(node: Node, preds: list[Pred]) -> tuple[float, frozenset[int]] | None:
     """A set of predicates at least one of which must be true for ``node`` to be true, with its
     cost; None when the node can be true with no predicate true (e.g. under NOT)."""
     kind = node[0]
@@ -500,7 +506,7 @@ def _trigger(node: Node, preds: list[Pred]) -> tuple[int, frozenset[int]] | None
     if any(s is None for s in subs):
         return None
     ids: set[int] = set()
-    cost = 0
+    cost = 0.0
     for s in subs:
         assert s is not None
         ids |= s[1]
@@ -620,18 +626,34 @@ class Matcher:
             k for r in rules for k in r.view_kinds
         )
         self.predicate_ctx = predicate_ctx
+        self.event_index = {fi.field: fi for fi in event_fields}
+        self.event_direct = [fi for fi in event_fields if fi.direct]
+        self.needed = frozenset(self.event_index)
+        self.view_plan = {
+            k: [(fi.field, fi, bool(fi.direct)) for fi in v] for k, v in view_fields.items()
+        }
 
     def match(self, event: Event) -> list[Hit]:
         ef = EventFields(event, self.internal_domains)
         base: set[int] = set()
-        for fi in self.event_fields:
-            fi.truth(ef.get(fi.field), base)
+        present = ef.prefetch(self.needed)
+        index_of = self.event_index
+        for name, values in present.items():
+            fi = index_of.get(name)
+            if fi is not None:
+                fi.truth(values, base)
+        for fi in self.event_direct:
+            if fi.field not in present:
+                fi.truth(None, base)
         views = views_of(event, self.internal_domains, self.view_kinds) if self.view_kinds else []
         vtruth: list[set[int]] = []
         for v in views:
             t: set[int] = set()
-            for fi in self.view_fields.get(v.kind, ()):
-                fi.truth(v.fields.get(fi.field), t)
+            fields = v.fields
+            for name, fi, direct in self.view_plan.get(v.kind, ()):
+                values = fields.get(name)
+                if values or direct:  # most view fields are empty: skip the call
+                    fi.truth(values, t)
             vtruth.append(t)
         cands: set[int] = set(self.always)
         index = self.index

@@ -20,6 +20,7 @@ matching stays per value. Parsing happens once per event: results are cached in
 from __future__ import annotations
 
 import ipaddress
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -70,9 +71,12 @@ SQL_VIEW_FIELDS = frozenset(
 LOW_CARDINALITY = frozenset(
     {"action.kind", "environment", "decision", "agent_role", "schema_version", "sql.kind",
      "sql.object_type", "sql.has_where", "sql.where_trivial", "sql.has_limit", "sql.select_star",
-     "sql.into_outfile", "shell.origin", "target.external", "shell.truncated", "tenant"}
+     "sql.into_outfile", "target.external", "shell.truncated", "tenant"}
 )  # fmt: skip
 
+_ACTION_NAMES = {
+    k: "action." + k for k in ("kind", "tool", "command", "target", "args", "bytes_out", "rows")
+}
 _SHELL_TOOLS = frozenset({"command", "cmd", "script", "shell_command"})
 _SQL_ARGS = frozenset({"query", "sql", "statement"})
 
@@ -140,6 +144,48 @@ class EventFields:
         self._cache: dict[str, Values | None] = {}
         self._internal = internal_domains
 
+    def prefetch(self, needed: frozenset[str]) -> dict[str, Values]:
+        """Values of every field in ``needed`` that the event has, in one pass over the event
+        (the hot path: no per-field lookups for fields the event does not carry)."""
+        data = self.event.data
+        cache = self._cache
+        out: dict[str, Values] = {}
+        for key, v in data.items():
+            if key == "action" and isinstance(v, dict):
+                for akey, av in v.items():
+                    name = _ACTION_NAMES.get(akey) or "action." + akey
+                    if akey == "args" and isinstance(av, dict):
+                        for k2, v2 in av.items():
+                            n2 = "action.args." + str(k2)
+                            if n2 in needed:
+                                vals = _values(v2)
+                                cache[n2] = vals
+                                if vals is not None:
+                                    out[n2] = vals
+                    if name in needed:
+                        vals = _values(av)
+                        cache[name] = vals
+                        if vals is not None:
+                            out[name] = vals
+            elif key == "delegation" and isinstance(v, dict):
+                for dkey, dv in v.items():
+                    name = "delegation." + str(dkey)
+                    if name in needed:
+                        vals = _values(dv)
+                        cache[name] = vals
+                        if vals is not None:
+                            out[name] = vals
+            elif key in needed:
+                vals = _values(v)
+                cache[key] = vals
+                if vals is not None:
+                    out[key] = vals
+        for name in needed & DERIVED_EVENT_FIELDS:
+            vals = self.get(name)
+            if vals is not None:
+                out[name] = vals
+        return out
+
     def get(self, name: str) -> Values | None:
         try:
             return self._cache[name]
@@ -203,10 +249,18 @@ def _leaves(v: Any, out: list[str], depth: int) -> None:
             out.append(s)
 
 
+_PATHS: dict[str, tuple[str, ...]] = {}
+
+
 def event_value(data: dict[str, Any], name: str) -> Values | None:
     """Values of an event field by dotted path; None when missing."""
+    path = _PATHS.get(name)
+    if path is None:
+        path = tuple(name.split("."))
+        if len(_PATHS) < 4096:  # field names come from rules: a small, fixed set
+            _PATHS[name] = path
     cur: Any = data
-    for part in name.split("."):
+    for part in path:
         if not isinstance(cur, dict):
             return None
         cur = cur.get(part)
@@ -370,7 +424,7 @@ def views_of(ev: Event, internal_domains: Sequence[str], want: frozenset[str]) -
         if vs is None:
             parsed = shell_of(ev)
             src = d.get("shell.source") or "action.command"
-            vs = [_shell_view(c, src, internal_domains) for c in parsed.commands] if parsed else []
+            vs = _shell_views(parsed, src, tuple(internal_domains)) if parsed else []
             cache["shell"] = vs
         out.extend(vs)
     if "sql" in want:
@@ -383,6 +437,28 @@ def views_of(ev: Event, internal_domains: Sequence[str], want: frozenset[str]) -
             cache["sql"] = vs
         out.extend(vs)
     return out
+
+
+_VIEW_CACHE: OrderedDict[tuple[int, str, tuple[str, ...]], tuple[ParsedShell, list[View]]] = (
+    OrderedDict()
+)
+_VIEW_CACHE_MAX = 4096
+
+
+def _shell_views(parsed: ParsedShell, src: str, internal: tuple[str, ...]) -> list[View]:
+    """Views of a parsed line. The parser caches ParsedShell objects per text, so agents that
+    repeat commands reuse the views too (views are never mutated; the key keeps the object alive
+    so its id cannot be reused)."""
+    key = (id(parsed), src, internal)
+    hit = _VIEW_CACHE.get(key)
+    if hit is not None and hit[0] is parsed:
+        _VIEW_CACHE.move_to_end(key)
+        return hit[1]
+    vs = [_shell_view(c, src, internal) for c in parsed.commands]
+    _VIEW_CACHE[key] = (parsed, vs)
+    if len(_VIEW_CACHE) > _VIEW_CACHE_MAX:
+        _VIEW_CACHE.popitem(last=False)
+    return vs
 
 
 def _source_text(ev: Event, field: str) -> str:

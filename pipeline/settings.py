@@ -118,7 +118,7 @@ class WorkingHours(BaseModel):
     start: str = Field("08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     end: str = Field("19:00", pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
     days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"]
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"]  # type: ignore[arg-type]
     )
 
     @field_validator("timezone")

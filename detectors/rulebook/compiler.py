@@ -546,7 +546,7 @@ def _exception_fn(
     comps = list(spec.comps)
     rows: list[list[Any]] = []
     for row in spec.values:
-        prepared = []
+        prepared: list[Any] = []
         for comp, v in zip(comps, row, strict=True):
             if comp == "in":
                 items = v if isinstance(v, list) else [v]
@@ -651,9 +651,9 @@ class Matcher:
             t: set[int] = set()
             fields = v.fields
             for name, fi, direct in self.view_plan.get(v.kind, ()):
-                values = fields.get(name)
-                if values or direct:  # most view fields are empty: skip the call
-                    fi.truth(values, t)
+                vals = fields.get(name)
+                if vals or direct:  # most view fields are empty: skip the call
+                    fi.truth(vals, t)
             vtruth.append(t)
         cands: set[int] = set(self.always)
         index = self.index

@@ -503,16 +503,16 @@ def _parse_rule(
     if errors:
         for err in errors:
             name = type(err).__name__
-            msg = getattr(err, "args", [str(err)])[0] if getattr(err, "args", None) else str(err)
+            msg: str = str(err.args[0]) if getattr(err, "args", None) else str(err)
             if isinstance(err, SigmaRegularExpressionError):
                 cause = err.__cause__
                 detail = re2_error_text(cause) if cause is not None else str(msg)
                 msg = f"regular expression is not valid RE2 syntax (linear time: no backreferences or lookaround): {detail}"
-            key = _SIGMA_KEY_OF_ERROR.get(name)
-            if key == "condition":
+            err_key = _SIGMA_KEY_OF_ERROR.get(name)
+            if err_key == "condition":
                 problem(f"invalid condition: {msg}", "detection", "condition", rid=rid)
-            elif key is not None:
-                problem(f"{msg}", key, rid=rid)
+            elif err_key is not None:
+                problem(f"{msg}", err_key, rid=rid)
             else:
                 line = _locate_detection_error(data.get("detection"), lines)
                 cat.problems.append(

@@ -104,7 +104,7 @@ def make_event(case: Any, category: str | None = None, name: str = "case") -> Ev
 
 
 def _keys(case: dict[str, Any], section: str) -> set[str]:
-    out = set()
+    out: set[str] = set()
     for k, v in case.items():
         if k == section and isinstance(v, dict):
             out.update(v)
@@ -128,7 +128,8 @@ def _summary(case: Any) -> str:
     if isinstance(case, str):
         text = case
     elif isinstance(case, dict):
-        action = case.get("action") if isinstance(case.get("action"), dict) else {}
+        got = case.get("action")
+        action: dict[str, Any] = got if isinstance(got, dict) else {}
         text = str(case.get("action.command") or action.get("command") or case)
     else:
         text = repr(case)

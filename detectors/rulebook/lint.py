@@ -62,6 +62,21 @@ def _check_rule(rule: Rule) -> list[Problem]:
         err("no ATT&CK tactic tag (e.g. attack.impact)", "tags")
     if not rule.techniques:
         err("no ATT&CK technique tag (e.g. attack.t1485)", "tags")
+    detection = raw.get("detection")
+    if isinstance(detection, dict):
+        for block, body in detection.items():
+            items = body if isinstance(body, list) else [body]
+            for item in items:
+                if not isinstance(item, dict):
+                    continue
+                for key, value in item.items():
+                    if isinstance(value, list) and any(v is None for v in value):
+                        err(
+                            f"{key}: a null in a value list (YAML reads ~ and empty items as null: quote '~')",
+                            "detection",
+                            block,
+                            key,
+                        )
     tests = rule.tests
     if not tests.get("match"):
         err("no 'match' test cases", "tests")

@@ -86,6 +86,14 @@ def test_broken_file_is_one_line_per_problem(
     assert "nc_listener.yml:" in err and "Traceback" not in err
 
 
+def test_lint_catches_yaml_null_in_value_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], clean_env: None
+) -> None:
+    d = team_dir(tmp_path, GOOD.replace("shell.program: [nc, ncat]", "shell.program: [nc, ~]"))
+    assert main(["rules", "lint", str(d)]) == 1
+    assert "quote '~'" in capsys.readouterr().out
+
+
 def test_missing_directory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], clean_env: None
 ) -> None:

@@ -48,6 +48,8 @@ class Encoders:
                 self._by_kind[kind] = encoder_for(kind, fmt)
 
     def encode(self, out: Output) -> bytes:
+        if isinstance(out.value, bytes):  # already encoded (passthrough benchmarks)
+            return out.value
         try:
             return self._by_kind[out.kind](out.value)
         except AgentwatchError:

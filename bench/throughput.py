@@ -1,0 +1,303 @@
+"""Worker throughput and latency on the embedded broker, as ratios within one run.
+
+    python -m bench.throughput [--events 60000] [--rate 2000] [--seconds 15] [--json PATH]
+
+In one run, against one embedded broker, with realistic simulated fleet events:
+
+(a) passthrough: the worker process (same faust app, batch consumer, sink) copying each input
+    record to the enriched topic untouched — plain consume + produce;
+(b) full: ``agentwatch worker`` with every detector, risk, response, incidents and state;
+(c) the ratio b / a;
+(d) p50/p99 latency from an event's produce to its enriched record, at a fixed offered load
+    (``--rate`` events/s for ``--seconds``) on the full worker; measured as the broker timestamp
+    of the output record minus that of the input record (both stamped by producers on this
+    machine, so consumer lag does not count).
+
+Throughput is measured on a backlog: ``--events`` are produced first, then the worker starts;
+events/s = records / (last output timestamp - first output timestamp). It also attributes the
+full worker's per-event CPU to its parts, in-process, on the same events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.common import machine, write_json
+
+PARTITIONS = 4
+
+
+def simulated_events(n: int, seed: int = 7) -> list[bytes]:
+    from pipeline.simulator import SCENARIOS, Fleet
+
+    agents = max(40, n // 400)
+    fleet = Fleet(seed=seed, agents=agents, start="2026-11-02T08:00:00Z")
+    out: list[bytes] = []
+    hours = 24.0
+    while len(out) < n:
+        out = [orjson.dumps(ev) for ev, _ in fleet.events(duration_hours=hours, attacks=SCENARIOS)]
+        hours *= 2
+    return out[:n]
+
+
+def _env(bootstrap: str, prefix: str, tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTWATCH_")}
+    env.update({
+        "AGENTWATCH_BROKER": bootstrap,
+        "AGENTWATCH_TOPICS__PREFIX": prefix,
+        "AGENTWATCH_TOPICS__PARTITIONS": str(PARTITIONS),
+        "AGENTWATCH_WORKER__APP_ID": f"bench-{prefix.strip('.')}",
+        "AGENTWATCH_WORKER__METRICS_PORT": "0",
+        "AGENTWATCH_WORKER__DATA_DIR": str(tmp / f"data-{prefix.strip('.')}"),
+        "AGENTWATCH_INCIDENTS__STORE_URL": f"sqlite:///{tmp / (prefix + 'incidents.db')}",
+        "AGENTWATCH_ENFORCEMENT__ALLOW_DEV_KEY": "true",
+        "AGENTWATCH_LOG_LEVEL": "warning",
+    })
+    return env
+
+
+def _start_worker(mode: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "bench.throughput", "--run-worker", mode]
+    return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            cwd=str(Path(__file__).resolve().parent.parent))
+
+
+def run_worker(mode: str) -> None:
+    """The worker process: the real app; in passthrough mode a processor that copies records."""
+    import faust
+
+    from pipeline.app import create_app
+    from pipeline.processor import InputRecord, Processor
+    from pipeline.records import Output
+    from pipeline.settings import load_settings
+
+    settings = load_settings()
+    processor = None
+    if mode == "passthrough":
+        class Passthrough(Processor):
+            def process_actions(self, records: Any) -> list[Output]:
+                recs: list[InputRecord] = list(records)
+                self.stats.events_in += len(recs)
+                self.stats.enriched += len(recs)
+                return [Output("enriched", r.key.decode() if r.key else None, r.value) for r in recs]  # type: ignore[arg-type]
+
+        processor = Passthrough(settings)
+    app = create_app(settings, processor=processor, serve_metrics=False, store_incidents=mode != "passthrough")
+    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+
+
+async def _produce(bootstrap: str, topic: str, values: list[bytes], rate: float | None = None) -> list[int]:
+    """Produce (key = agent_id) and return each record's broker timestamp in ms."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        futures = []
+        start = time.perf_counter()
+        for i, value in enumerate(values):
+            key = orjson.loads(value)["agent_id"].encode()
+            futures.append(await producer.send(topic, value, key=key))
+            if rate is not None and i % 20 == 0:
+                ahead = i / rate - (time.perf_counter() - start)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        metas = await asyncio.gather(*futures)
+        return [m.timestamp for m in metas]
+    finally:
+        await producer.stop()
+
+
+async def _read_outputs(bootstrap: str, topic: str, n: int, timeout: float) -> list[tuple[int, bytes]]:
+    """(broker timestamp ms, value) of the first ``n`` records of ``topic``, all partitions."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest", fetch_max_wait_ms=50)
+    await consumer.start()
+    try:
+        parts = None
+        deadline = time.monotonic() + timeout
+        while not parts and time.monotonic() < deadline:
+            parts = consumer.partitions_for_topic(topic)
+            if not parts:
+                await consumer._client.force_metadata_update()  # noqa: SLF001
+                await asyncio.sleep(0.2)
+        consumer.assign([TopicPartition(topic, p) for p in sorted(parts or ())])
+        await consumer.seek_to_beginning()
+        out: list[tuple[int, bytes]] = []
+        while len(out) < n and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=10000)
+            for records in batch.values():
+                out.extend((r.timestamp, r.value) for r in records)
+        return out
+    finally:
+        await consumer.stop()
+
+
+def _create_topics(env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-m", "pipeline.cli", "topics", "create"], env=env, check=True,
+                   capture_output=True, timeout=120)
+
+
+def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path) -> dict[str, Any]:
+    prefix = f"{mode[:4]}{uuid.uuid4().hex[:6]}."
+    env = _env(bootstrap, prefix, tmp)
+    _create_topics(env)
+    warm = events[:1000]
+    asyncio.run(_produce(bootstrap, prefix + "agent.actions", warm))
+    proc = _start_worker(mode, env, tmp / f"{mode}.log")
+    try:
+        got = asyncio.run(_read_outputs(bootstrap, prefix + "agent.actions.enriched", len(warm), 120))
+        if len(got) < len(warm):
+            raise RuntimeError(f"{mode} worker did not start (see {tmp / (mode + '.log')})")
+        body = events[1000:]
+        asyncio.run(_produce(bootstrap, prefix + "agent.actions", body))
+        outs = asyncio.run(_read_outputs(bootstrap, prefix + "agent.actions.enriched", len(events), 600))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    stamps = sorted(ts for ts, _ in outs[len(warm):])
+    seconds = max(0.001, (stamps[-1] - stamps[0]) / 1000.0)
+    return {"events": len(stamps), "seconds": round(seconds, 3), "events_per_s": round(len(stamps) / seconds)}
+
+
+def measure_latency(bootstrap: str, events: list[bytes], rate: float, seconds: float, tmp: Path) -> dict[str, Any]:
+    prefix = f"lat{uuid.uuid4().hex[:6]}."
+    env = _env(bootstrap, prefix, tmp)
+    _create_topics(env)
+    warm = events[:1000]
+    asyncio.run(_produce(bootstrap, prefix + "agent.actions", warm))
+    proc = _start_worker("full", env, tmp / "latency.log")
+    try:
+        asyncio.run(_read_outputs(bootstrap, prefix + "agent.actions.enriched", len(warm), 120))
+        n = int(rate * seconds)
+        body = (events[1000:] * (1 + n // max(1, len(events) - 1000)))[:n]
+        # make ids unique so dedup keeps every copy
+        body = [_fresh_id(v, i) for i, v in enumerate(body)]
+        sent_ms = asyncio.run(_produce(bootstrap, prefix + "agent.actions", body, rate=rate))
+        outs = asyncio.run(_read_outputs(bootstrap, prefix + "agent.actions.enriched", len(warm) + n, 300))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    sent = {orjson.loads(v)["event_id"]: ts for v, ts in zip(body, sent_ms, strict=True)}
+    lat = sorted(ts - sent[eid] for ts, v in outs if (eid := orjson.loads(v)["event_id"]) in sent)
+    if not lat:
+        raise RuntimeError("no latency samples")
+
+    def pct(p: float) -> float:
+        return float(lat[min(len(lat) - 1, int(p * len(lat)))])
+
+    return {"rate": rate, "seconds": seconds, "samples": len(lat), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+            "max_ms": float(lat[-1])}
+
+
+def _fresh_id(value: bytes, i: int) -> bytes:
+    doc = orjson.loads(value)
+    doc["event_id"] = f"{doc['event_id']}-{i}"
+    return orjson.dumps(doc)
+
+
+def attribute(events: list[bytes]) -> dict[str, float]:
+    """Per-event CPU (µs) of each part of the processor, in-process, on the same events."""
+    from pipeline.components import build_processor
+    from pipeline.processor import EventClock, InputRecord
+    from pipeline.settings import Settings
+    from pipeline.validation import decode_event
+
+    settings = Settings()
+    settings.enforcement.allow_dev_key = True
+    sample = events[: min(len(events), 20000)]
+    decoded = [decode_event(v, 65536) for v in sample]
+    out: dict[str, float] = {}
+    t = time.process_time()
+    for v in sample:
+        decode_event(v, 65536)
+    out["decode_validate"] = (time.process_time() - t) / len(sample) * 1e6
+    processor = build_processor(settings, clock=EventClock(), replay=True)
+    for det in processor.detectors:
+        t = time.process_time()
+        for ev in decoded:
+            ev.derived.clear()  # type: ignore[union-attr]
+            det.score_one(ev)  # type: ignore[arg-type]
+            det.learn_one(ev)  # type: ignore[arg-type]
+        out[f"detector_{det.name}"] = (time.process_time() - t) / len(sample) * 1e6
+    processor = build_processor(settings, clock=EventClock(), replay=True)
+    records = [InputRecord(v, None, "bench", 0, i) for i, v in enumerate(sample)]
+    t = time.process_time()
+    outputs = []
+    for i in range(0, len(records), 500):
+        outputs.extend(processor.process_actions(records[i : i + 500]))
+        processor.checkpoint()
+    out["processor_total"] = (time.process_time() - t) / len(sample) * 1e6
+    t = time.process_time()
+    for o in outputs:
+        orjson.dumps(o.value)
+    out["encode_outputs"] = (time.process_time() - t) / len(sample) * 1e6
+    known = out["decode_validate"] + sum(v for k, v in out.items() if k.startswith("detector_"))
+    out["risk_response_incidents_state"] = max(0.0, out["processor_total"] - known)
+    return {k: round(v, 1) for k, v in out.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=60000)
+    ap.add_argument("--rate", type=float, default=2000.0, help="offered load for the latency run")
+    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--json", dest="json_path")
+    ap.add_argument("--run-worker", choices=["passthrough", "full"], help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.run_worker:
+        run_worker(args.run_worker)
+        return 0
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline.broker import EmbeddedBroker
+
+    console = Console()
+    events = simulated_events(args.events)
+    result: dict[str, Any] = {"benchmark": "throughput", "machine": machine(), "events": len(events),
+                              "partitions": PARTITIONS}
+    with tempfile.TemporaryDirectory() as tmpdir, EmbeddedBroker() as broker:
+        tmp = Path(tmpdir)
+        console.print("passthrough ...")
+        result["passthrough"] = measure_throughput("passthrough", broker.bootstrap, events, tmp)
+        console.print("full worker ...")
+        result["full"] = measure_throughput("full", broker.bootstrap, events, tmp)
+        result["ratio_full_to_passthrough"] = round(
+            result["full"]["events_per_s"] / result["passthrough"]["events_per_s"], 3)
+        console.print(f"latency at {args.rate:g} events/s ...")
+        result["latency"] = measure_latency(broker.bootstrap, events, args.rate, args.seconds, tmp)
+    result["per_event_cpu_us"] = attribute(events)
+
+    table = Table(title=f"throughput ({result['machine']['cores']} cores, {result['machine']['cpu']})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("(a) passthrough events/s", f"{result['passthrough']['events_per_s']:,}")
+    table.add_row("(b) full worker events/s", f"{result['full']['events_per_s']:,}")
+    table.add_row("(c) ratio b/a", f"{result['ratio_full_to_passthrough']:.2f}")
+    lat = result["latency"]
+    table.add_row(f"(d) latency p50 at {lat['rate']:g}/s", f"{lat['p50_ms']:.0f} ms")
+    table.add_row(f"(d) latency p99 at {lat['rate']:g}/s", f"{lat['p99_ms']:.0f} ms")
+    for k, v in result["per_event_cpu_us"].items():
+        table.add_row(f"cpu µs/event: {k}", f"{v:.1f}")
+    console.print(table)
+    write_json(args.json_path, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -311,6 +311,7 @@ class Processor:
             maturity = self.baselines.maturity(agent_id) if self.baselines is not None else None
             response = self.responder.on_event(event, findings, risk, maturity=maturity)
         enriched = self._enriched(event, findings, risk)
+        enriched.partition = rec.partition
         out.append(enriched)
         if response:
             out.extend(response)
@@ -370,7 +371,7 @@ class Processor:
         if rec.timestamp_ms is not None:
             value["source"]["timestamp"] = iso_time(rec.timestamp_ms / 1000.0)
         key = rec.key.decode("utf-8", "replace") if rec.key is not None else None
-        return Output("dlq", key, value)
+        return Output("dlq", key, value, rec.partition)
 
     # -- other inputs ------------------------------------------------------------------------
 

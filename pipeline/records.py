@@ -22,9 +22,14 @@ OutputKind = Literal["enriched", "alerts", "enforcement", "incidents", "dlq"]
 
 @dataclass(slots=True)
 class Output:
+    """One record to write. ``partition`` is set for records derived from one input record (the
+    enriched event, a dead letter): they go to the same partition number as their input, which
+    keeps each agent's records in order and lets the sink send them in per-partition batches."""
+
     kind: OutputKind
     key: str | None
     value: dict[str, Any]
+    partition: int | None = None
 
 
 def deterministic_id(prefix: str, *parts: object) -> str:

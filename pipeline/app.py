@@ -7,6 +7,8 @@ Reads top to bottom: the app, its topics, the state table, the stage, then the t
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import socket
 import time
@@ -24,6 +26,8 @@ from pipeline.stages.process import ProcessStage
 from pipeline.topics import STATE_TABLE
 
 __all__ = ["BatchApp", "create_app"]
+
+log = logging.getLogger("agentwatch.worker")
 
 
 class BatchApp(faust.App):
@@ -112,6 +116,33 @@ def create_app(
     async def tick() -> None:
         """Time-driven work: ack timeouts, command expiries, alert flushes."""
         await stage.deliver(processor.tick(time.time()))
+
+    rules = next((d for d in processor.detectors if getattr(d, "name", "") == "rules"), None)
+    if rules is not None and settings.rules.reload:
+        @app.timer(2.0)
+        async def reload_rules() -> None:
+            """Rule files changed on disk: reload; a broken file keeps the previous rule set."""
+            for line in await asyncio.to_thread(rules.reload_if_changed):
+                log.warning("rules: %s", line)
+
+        @app.task
+        async def reload_rules_on_sighup() -> None:
+            import signal
+
+            def on_hup() -> None:
+                for line in rules.reload():
+                    log.warning("rules: %s", line)
+                log.warning("rules: reloaded on SIGHUP (%d rules)", rules.rule_count)
+
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_hup)
+
+    baselines = processor.baselines
+    if baselines is not None:
+        @app.timer(10.0)
+        async def checkpoint_fleet_baselines() -> None:
+            """Role and fleet statistics of the baselines: a table key of their own, every 10 s."""
+            await stage.write_shared(baselines)
 
     source = f"worker-{socket.gethostname()}-{os.getpid()}"
 

@@ -42,6 +42,7 @@ COMMAND_MODULES = (
     "pipeline.cli.isolation",
     "pipeline.cli.keys",
     "pipeline.cli.evidence",
+    "pipeline.cli.config",
 )
 
 

@@ -9,6 +9,7 @@ at-least-once safe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,6 +28,8 @@ def _today() -> str:
     return time.strftime("%Y-%m-%d", time.gmtime())
 
 CHECKPOINT_KEY = b"__checkpoint__"
+#: table key of the baselines' role and fleet statistics
+SHARED_KEY = b"__shared__"
 
 
 class ProcessStage:
@@ -46,6 +49,7 @@ class ProcessStage:
         self.store = store
         self.destinations = destinations
         self._day_counts: dict[str, list[int]] = {}
+        self._shared_loaded = False
         self.processor = processor
         self.sink = sink
         self.table = table
@@ -64,8 +68,34 @@ class ProcessStage:
         except orjson.JSONDecodeError:
             return None  # a corrupt blob starts the agent afresh rather than stopping the worker
 
+    async def write_shared(self, baselines: Any) -> None:
+        """Checkpoint the baselines' role/fleet statistics under :data:`SHARED_KEY` (approximate
+        per worker: each sees only its partitions' agents)."""
+        if not baselines.shared_dirty():
+            return
+        partitions = sorted({tp.partition for tp in self.table.app.consumer.assignment()
+                             if tp.topic == self.actions_topic})
+        if not partitions:
+            return
+        value = orjson.dumps(baselines.dump_shared())
+        self.table.data[SHARED_KEY] = value
+        producer = self.table.app.producer
+        topic = self.table.changelog_topic.get_topic_name()
+        await (await producer.send(topic, SHARED_KEY, value, partitions[0], None, None))
+
+    def _load_shared_once(self) -> None:
+        if self._shared_loaded:
+            return
+        self._shared_loaded = True
+        baselines = self.processor.baselines
+        raw = self.table.data.get(SHARED_KEY)
+        if baselines is not None and raw is not None:
+            with contextlib.suppress(orjson.JSONDecodeError, ValueError, TypeError):
+                baselines.load_shared(orjson.loads(raw))
+
     async def handle(self, batch: Mapping[Any, Sequence[Any]]) -> None:
         started = time.perf_counter()
+        self._load_shared_once()
         processor = self.processor
         outputs: list[Output] = []
         oldest_ms: int | None = None

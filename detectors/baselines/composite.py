@@ -96,6 +96,7 @@ class BaselineDetector:
                 s.multivariate_height,
                 s.multivariate_window,
                 s.seed,
+                s.multivariate_sample,
             ),
         }
         unknown = set(s.disabled) - set(ALL_BASELINES)

@@ -103,8 +103,16 @@ class MultivariateBaseline:
     name = "multivariate"
 
     def __init__(
-        self, tail: float, min_raw: float, n_trees: int, height: int, window: int, seed: int
+        self,
+        tail: float,
+        min_raw: float,
+        n_trees: int,
+        height: int,
+        window: int,
+        seed: int,
+        sample: int = 1,
     ) -> None:
+        self.sample = max(1, sample)
         self.tail = tail
         self.min_raw = min_raw
         self.n_trees = n_trees
@@ -143,13 +151,14 @@ class MultivariateBaseline:
     def score(self, o: Obs) -> list[Finding]:
         role = o.role
         hst = role.hst
-        if hst is None or hst._first_window or o.st is None:
+        st = o.st
+        if hst is None or hst._first_window or st is None or not o.mature:
             return []
         x = self.vector(o)
         o.extra["mv_x"] = x
         raw = self._score(role, x)
         o.extra["mv_raw"] = raw
-        if not o.mature or raw < self.min_raw or o.st.mv_hour == o.f.hour_index:
+        if raw < self.min_raw or st.mv_hour == o.f.hour_index:
             return []  # HST flags clustered anomalies as a run: one finding per agent-hour
         hist = role.hst_hist
         total = sum(hist)
@@ -176,23 +185,30 @@ class MultivariateBaseline:
         return [make_finding("multivariate", "hst", strength, reason, ctx)]
 
     def learn(self, o: Obs) -> None:
-        if o.extra.get("mv_fired") and o.st is not None:
-            o.st.mv_hour = o.f.hour_index
+        st = o.st
+        if o.extra.get("mv_fired") and st is not None:
+            st.mv_hour = o.f.hour_index
         if not o.mature:
             return
         role = o.role
-        if role.hst is None:
-            role.hst = new_hst(self.n_trees, self.height, self.window, self.seed)
         raw = o.extra.get("mv_raw")
-        if raw is not None:
+        if raw is not None:  # calibration: every learned score (the tail is a 1-in-3,000 event)
             hist = role.hst_hist
             hist[min(BINS - 1, int(raw * BINS))] += 1.0
             if sum(hist) > HIST_MAX:  # keep recent behaviour weighing more
                 for i in range(BINS):
                     hist[i] *= 0.5
+        # the model itself learns from a deterministic 1-in-N sample of the role's learned events
+        # (by the role's event counter): an unbiased sample of what is normal for the role, at
+        # 1/N of the cost; its reference window then spans N x window events
+        if role.n % self.sample:
+            return
+        if role.hst is None:
+            role.hst = new_hst(self.n_trees, self.height, self.window, self.seed)
         x = o.extra.get("mv_x")
-        role.hst.learn_one(x if x is not None else self.vector(o))
-        if role.hst.counter == 0:  # the window pivoted: reference masses changed
+        hst = role.hst
+        hst.learn_one(x if x is not None else self.vector(o))
+        if hst.counter == 0:  # the window pivoted: reference masses changed
             role.hst_cache.clear()
 
 

@@ -202,6 +202,8 @@ class BaselineSettings(_Section):
     multivariate_trees: int = Field(5, ge=1, le=50)
     multivariate_height: int = Field(6, ge=1, le=12)
     multivariate_window: int = Field(250, ge=10)
+    #: the role model learns from 1 in N learned events of its mature agents (cost; 1 = all)
+    multivariate_sample: int = Field(8, ge=1, le=1024)
     seed: int = 42
     #: peer group: role size before peers are compared, z against the role, role hour share
     peer_min_agents: int = Field(5, ge=2)

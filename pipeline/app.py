@@ -140,6 +140,17 @@ def create_app(
     baselines = processor.baselines
     if baselines is not None:
         @app.timer(10.0)
+        async def report_baseline_maturity() -> None:
+            mature = warming = 0
+            for agent_id in processor.tracked_agents():
+                if baselines.maturity(agent_id).get("mature"):
+                    mature += 1
+                else:
+                    warming += 1
+            metrics.baseline_agents.labels("mature").set(mature)
+            metrics.baseline_agents.labels("warming").set(warming)
+
+        @app.timer(10.0)
         async def checkpoint_fleet_baselines() -> None:
             """Role and fleet statistics of the baselines: a table key of their own, every 10 s."""
             await stage.write_shared(baselines)

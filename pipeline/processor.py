@@ -242,6 +242,10 @@ class Processor:
     def agents_tracked(self) -> int:
         return len(self._agents)
 
+    def tracked_agents(self) -> list[str]:
+        """Agent ids with state in memory (not the fleet key)."""
+        return [a for a in self._agents if a != FLEET_KEY]
+
     # -- processing --------------------------------------------------------------------------
 
     def process_actions(self, records: Iterable[InputRecord]) -> list[Output]:

@@ -123,7 +123,12 @@ class ProcessStage:
         """Send outputs and the changed agents' state, store alerts and incidents; return when all
         of it is durable, so the caller may then acknowledge the input offsets."""
         state = self.processor.checkpoint()
-        await asyncio.gather(self.sink.send(outputs), self._write_state(state))
+        # Outputs first, state after: state records the batch's events as seen (dedup), so if it
+        # landed before outputs that a crash then lost, the replay would drop those events as
+        # duplicates and they would never be emitted. This order turns that crash into a
+        # harmless repeat instead.
+        await self.sink.send(outputs)
+        await self._write_state(state)
         if outputs and (self.store is not None or self.destinations is not None):
             # the store and extra destinations are blocking I/O: keep them off the event loop
             await asyncio.to_thread(self._write_side_outputs, outputs)

@@ -132,7 +132,7 @@ async def _read_outputs(bootstrap: str, topic: str, n: int, timeout: float) -> l
         while not parts and time.monotonic() < deadline:
             parts = consumer.partitions_for_topic(topic)
             if not parts:
-                await consumer._client.force_metadata_update()  # noqa: SLF001
+                await consumer._client.force_metadata_update()
                 await asyncio.sleep(0.2)
         consumer.assign([TopicPartition(topic, p) for p in sorted(parts or ())])
         await consumer.seek_to_beginning()

@@ -50,7 +50,9 @@ BLOCK = 500
 def stream(hours: float, agents: int, seed: int) -> list[bytes]:
     """The simulator's events as the raw JSON lines a worker would consume."""
     fleet = Fleet(seed=seed, agents=agents, start=START)
-    return [orjson.dumps(ev) for ev, _truth in fleet.events(duration_hours=hours, attacks=SCENARIOS)]
+    return [
+        orjson.dumps(ev) for ev, _truth in fleet.events(duration_hours=hours, attacks=SCENARIOS)
+    ]
 
 
 def decode(lines: list[bytes]) -> list[Event]:

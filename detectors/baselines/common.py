@@ -1,14 +1,13 @@
 """What every baseline shares: the per-event observation and how a finding is made.
 
 A baseline component has ``name``, ``score(obs) -> list[Finding]`` (pure: reads state, may
-write its signals into ``obs.signals`` for the multivariate model) and ``learn(obs)`` (updates the
-agent's state and its role profile). Components are called in a fixed order by
-:class:`~detectors.baselines.composite.BaselineDetector`.
+record what it computed in the ``Obs`` for learning and for the multivariate model) and
+``learn(obs)`` (updates the agent's state and its role profile). Components are called in a fixed
+order by :class:`~detectors.baselines.composite.BaselineDetector`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.base import Event, Finding, Severity
@@ -18,22 +17,63 @@ from detectors.baselines.state import AgentState, RoleProfile
 __all__ = ["Obs", "fmt_bytes", "fmt_span", "make_finding"]
 
 
-@dataclass(slots=True)
 class Obs:
-    """One event as the baselines see it, with the state it is judged against."""
+    """One event as the baselines see it, with the state it is judged against, and what the
+    baselines computed about it while scoring (so learning does not compute it again).
 
-    event: Event
-    f: Features
-    st: AgentState | None
-    role: RoleProfile
-    fleet: RoleProfile
-    mature: bool
-    #: per item index: (key, packed meta or -1, novel?) filled by the novelty baseline
-    item_keys: list[tuple[int, int, bool]] = field(default_factory=list)
-    #: 0-1 signals the multivariate model reads (0 = usual, 1 = very unusual)
-    signals: dict[str, float] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    A plain ``__slots__`` object rather than dicts of signals: it is built for every event.
+    """
+
+    __slots__ = (
+        "count",
+        "event",
+        "f",
+        "findings",
+        "fleet",
+        "item_keys",
+        "mature",
+        "mv_fired",
+        "mv_raw",
+        "mv_x",
+        "novel",
+        "role",
+        "seq_from",
+        "seq_p",
+        "seq_pair",
+        "seq_prev",
+        "st",
+        "vol_z",
+    )
+
+    def __init__(
+        self,
+        event: Event,
+        f: Features,
+        st: AgentState | None,
+        role: RoleProfile,
+        fleet: RoleProfile,
+        mature: bool,
+    ) -> None:
+        self.event = event
+        self.f = f
+        self.st = st
+        self.role = role
+        self.fleet = fleet
+        self.mature = mature
+        #: per item: (key, packed meta or -1, novel?, index in the agent's item table or -1)
+        self.item_keys: list[tuple[int, int, bool, int]] = []
+        self.findings: list[Finding] = []
+        self.count = 1  # actions in the current minute, this one included (rate)
+        self.novel = 0.0  # summed strength of this event's first uses (novelty, mature agents)
+        self.vol_z = 0.0  # largest volume z-score against the agent's own norm
+        self.seq_prev = ""  # previous action symbol ("^" at a session start)
+        #: transition-table lookups: (key, meta or -1, index or -1) of "from prev" and the pair
+        self.seq_from: tuple[int, int, int] | None = None
+        self.seq_pair: tuple[int, int, int] | None = None
+        self.seq_p = 1.0  # smoothed probability of the transition
+        self.mv_x: dict[str, float] | None = None  # multivariate feature vector
+        self.mv_raw: float | None = None  # its raw HST score
+        self.mv_fired = False
 
 
 def make_finding(

@@ -105,6 +105,10 @@ class BaselineDetector:
         # order matters: novelty first (others read its item keys), multivariate last (reads signals)
         self._parts = [parts[n] for n in ALL_BASELINES]
         self._reporting = frozenset(n for n in ALL_BASELINES if n not in s.disabled)
+        # bound methods, resolved once: the per-event loop is the hot path
+        self._scorers = [(p.score, p.name in self._reporting) for p in self._parts]
+        self._learners = [p.learn for p in self._parts]
+        self._observers = [p.observe for p in self._parts if hasattr(p, "observe")]
         self._agents: dict[str, AgentState] = {}
         self._dirty: set[str] = set()
         self._shared = SharedState(s.max_roles)
@@ -116,31 +120,27 @@ class BaselineDetector:
     def _obs(self, event: Event) -> Obs:
         agent_id = event.agent_id
         st = self._agents.get(agent_id)
-        stamp = (
-            agent_id,
-            id(st),
-            st.n if st else -1,
-            st.last_ts if st else -1.0,
-            st.mcount if st else -1,
-        )
-        cached = event.derived.get(_CACHE)
+        # what scoring saw: learn_one of the same event reuses it only if nothing changed since
+        stamp = (agent_id, id(st), st.n, st.last_ts, st.mcount) if st is not None else agent_id
+        derived = event.derived
+        cached = derived.get(_CACHE)
         if cached is not None and cached[0] == stamp:
             obs: Obs = cached[1]
             return obs
         data = event.data
         role_name = st.role if st is not None else str(data.get("agent_role") or "(none)")[:128]
-        f = extract(data, event.ts)
+        shared = self._shared
         mature = st is not None and self._is_mature(st)
-        o = Obs(event, f, st, self._shared.role(role_name), self._shared.fleet, mature)
+        o = Obs(event, extract(data, event.ts), st, shared.role(role_name), shared.fleet, mature)
         findings: list[Finding] = []
-        for part in self._parts:
-            found = part.score(o)
-            if found and part.name in self._reporting:
+        for score, reporting in self._scorers:
+            found = score(o)
+            if found and reporting:
                 findings.extend(found)
         if mature and findings:
             findings.sort(key=lambda fi: -fi.score)
             o.findings = findings[:MAX_FINDINGS]
-        event.derived[_CACHE] = (stamp, o)
+        derived[_CACHE] = (stamp, o)
         return o
 
     def _is_mature(self, st: AgentState) -> bool:
@@ -170,26 +170,24 @@ class BaselineDetector:
         """Teach the agent's baseline (and its role's profile) that ``event`` is normal."""
         if not self.settings.enabled:
             return
-        st = self._agents.get(event.agent_id)
-        if st is None:
-            self._state_for(event)
-            o = self._obs(event)  # judged against the fresh (role-seeded) state
-        else:
-            o = self._obs(event)
+        if event.agent_id not in self._agents:
+            self._state_for(event)  # then judged against the fresh (role-seeded) state
+        o = self._obs(event)
         st = o.st
         assert st is not None
-        for part in self._parts:
-            part.learn(o)
+        for learn in self._learners:
+            learn(o)
         st.n += 1
-        if event.ts > st.last_ts:
-            st.last_ts = event.ts
-        if event.ts < st.first_ts:
-            st.first_ts = event.ts
+        ts = event.ts
+        if ts > st.last_ts:
+            st.last_ts = ts
+        if ts < st.first_ts:
+            st.first_ts = ts
         o.role.n += 1
         self._shared.fleet.n += 1
         self._dirty.add(event.agent_id)
         self._shared_dirty = True
-        event.derived.pop(_CACHE, None)
+        del event.derived[_CACHE]
 
     def observe_one(self, event: Event) -> None:
         """For an agent under investigation: keep counting (rate, last action, last hour)
@@ -200,10 +198,8 @@ class BaselineDetector:
         if st is None:
             return  # nothing learned yet: nothing to keep consistent
         o = self._obs(event)
-        for part in self._parts:
-            observe = getattr(part, "observe", None)
-            if observe is not None:
-                observe(o)
+        for observe in self._observers:
+            observe(o)
         if event.ts > st.last_ts:
             st.last_ts = event.ts
         self._dirty.add(event.agent_id)

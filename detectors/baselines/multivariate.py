@@ -26,6 +26,7 @@ from river.anomaly import HalfSpaceTrees
 
 from detectors.base import Finding
 from detectors.baselines.common import Obs, make_finding
+from detectors.baselines.timeofday import hour_share
 
 __all__ = ["FEATURES", "MultivariateBaseline", "hst_from_json", "hst_to_json"]
 
@@ -40,6 +41,7 @@ LABELS = {
     "vol": "volume above norm",
 }
 BINS = 50
+UNIFORM = 1.0 / 48.0  # an hour bin's share of a flat week
 QUANT = 20.0
 HIST_MAX = 100_000.0
 
@@ -122,17 +124,25 @@ class MultivariateBaseline:
 
     def vector(self, o: Obs) -> dict[str, float]:
         """The features, quantised to a 1/20 grid: the HST only resolves a few levels per
-        feature anyway, and a quantised vector makes its score cacheable (see ``_score``)."""
-        s = o.signals
+        feature anyway, and a quantised vector makes its score cacheable (see ``_score``).
+
+        Each is a 0-1 "how unusual for this agent" signal made from what the other baselines
+        computed while scoring (``o.count``, ``o.vol_z``, ``o.novel``, ``o.seq_p``)."""
+        st = o.st
+        assert st is not None
+        f = o.f
         q = QUANT
+        share = hour_share(st.hours, f.hour_bin)
+        x = o.count / (st.rate.m + 1.0)
+        z = o.vol_z
         return {
-            "bytes": round(s.get("bytes", 0.0) * q) / q,
-            "deny": 1.0 if o.f.denied else 0.0,
-            "novel": round(s.get("novel", 0.0) * q) / q,
-            "rate": round(s.get("rate", 0.0) * q) / q,
-            "seq": round(s.get("seq", 0.0) * q) / q,
-            "time": round(s.get("time", 0.0) * q) / q,
-            "vol": round(s.get("vol", 0.0) * q) / q,
+            "bytes": round(min(1.0, (f.log_bytes or 0.0) / 25.0) * q) / q,
+            "deny": 1.0 if f.denied else 0.0,
+            "novel": round(o.novel * q) / q,
+            "rate": round(x / (x + 4.0) * q) / q,
+            "seq": round((1.0 - o.seq_p) * q) / q,
+            "time": round(max(0.0, 1.0 - share / UNIFORM) * q) / q,
+            "vol": round((z / (z + 3.0) if z > 0 else 0.0) * q) / q,
         }
 
     @staticmethod
@@ -149,15 +159,19 @@ class MultivariateBaseline:
         return raw
 
     def score(self, o: Obs) -> list[Finding]:
+        st = o.st
+        if st is None or not o.mature:
+            return []
         role = o.role
         hst = role.hst
-        st = o.st
-        if hst is None or hst._first_window or st is None or not o.mature:
+        if hst is None or hst._first_window:
+            if role.n % self.sample == 0:  # learn_one will teach the model this event
+                o.mv_x = self.vector(o)  # (from the state before learning changes it)
             return []
         x = self.vector(o)
-        o.extra["mv_x"] = x
+        o.mv_x = x
         raw = self._score(role, x)
-        o.extra["mv_raw"] = raw
+        o.mv_raw = raw
         if raw < self.min_raw or st.mv_hour == o.f.hour_index:
             return []  # HST flags clustered anomalies as a run: one finding per agent-hour
         hist = role.hst_hist
@@ -168,7 +182,7 @@ class MultivariateBaseline:
         tail = sum(hist[b:]) / total
         if tail > self.tail:
             return []
-        o.extra["mv_fired"] = True
+        o.mv_fired = True
         top = sorted((v, k) for k, v in x.items() if v > 0.3 and k != "bytes")[::-1][:3]
         why = ", ".join(LABELS[k] for _, k in top) or "a combination of small deviations"
         strength = min(1.0, 0.5 + 0.1 * (-math.log10(max(tail, 1e-9)) - 3.0) + 0.2 * raw)
@@ -186,12 +200,12 @@ class MultivariateBaseline:
 
     def learn(self, o: Obs) -> None:
         st = o.st
-        if o.extra.get("mv_fired") and st is not None:
+        if o.mv_fired and st is not None:
             st.mv_hour = o.f.hour_index
         if not o.mature:
             return
         role = o.role
-        raw = o.extra.get("mv_raw")
+        raw = o.mv_raw
         if raw is not None:  # calibration: every learned score (the tail is a 1-in-3,000 event)
             hist = role.hst_hist
             hist[min(BINS - 1, int(raw * BINS))] += 1.0
@@ -205,7 +219,7 @@ class MultivariateBaseline:
             return
         if role.hst is None:
             role.hst = new_hst(self.n_trees, self.height, self.window, self.seed)
-        x = o.extra.get("mv_x")
+        x = o.mv_x
         hst = role.hst
         hst.learn_one(x if x is not None else self.vector(o))
         if hst.counter == 0:  # the window pivoted: reference masses changed

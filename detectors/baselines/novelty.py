@@ -67,21 +67,23 @@ class NoveltyBaseline:
 
     def score(self, o: Obs) -> list[Finding]:
         st = o.st
-        day = o.f.day
         keys = o.item_keys
-        keys.clear()
         if st is None:
             for cat, value in o.f.items:
-                keys.append((item_key(cat, value), -1, True))
+                keys.append((h64(cat + "\x00" + value), -1, True, -1))
             return []
-        cands: list[tuple[float, int, Finding]] = []
+        day = o.f.day
+        memory = self.memory_days
+        mature = o.mature
+        lookup = st.items.lookup
+        cands: list[tuple[float, int, Finding]] | None = None
         total = 0.0
         for idx, (cat, value) in enumerate(o.f.items):
-            key = item_key(cat, value)
-            meta = st.items.get(key)
-            novel = meta == -1 or (day - (meta >> 16)) > self.memory_days
-            keys.append((key, meta, novel))
-            if not novel or not o.mature:
+            key = h64(cat + "\x00" + value)  # item_key(cat, value), inlined: once per item
+            meta, i = lookup(key)
+            novel = meta == -1 or (day - (meta >> 16)) > memory
+            keys.append((key, meta, novel, i))
+            if not novel or not mature:
                 continue
             fr = o.role.fraction(key)
             ff = o.fleet.fraction(key)
@@ -92,10 +94,14 @@ class NoveltyBaseline:
             total += strength
             if strength < self.min_score:
                 continue
+            if cands is None:
+                cands = []
             cands.append(
                 (strength, idx, self._finding(o, cat, value, meta, strength, fr, ff, habit))
             )
-        o.signals["novel"] = min(1.0, total)
+        o.novel = min(1.0, total)
+        if cands is None:
+            return []
         cands.sort(key=lambda c: (-c[0], c[1]))
         return [c[2] for c in cands[:MAX_FINDINGS]]
 
@@ -146,15 +152,27 @@ class NoveltyBaseline:
         st = o.st
         assert st is not None
         day = o.f.day
-        seen_cats: dict[int, bool] = {}
-        for (cat, _value), (key, _meta, novel) in zip(o.f.items, o.item_keys, strict=True):
-            ci = CAT_INDEX[cat]
-            seen_cats[ci] = seen_cats.get(ci, False) or novel
-            if st.items.touch(key, day, self.max_items):
+        table = st.items
+        seen = novel_cats = 0  # bit per category index
+        moved = False  # an insert or eviction happened: indexes from scoring are stale
+        for (cat, _value), (key, _meta, novel, i) in zip(o.f.items, o.item_keys, strict=True):
+            bit = 1 << CAT_INDEX[cat]
+            seen |= bit
+            if novel:
+                novel_cats |= bit
+            if i >= 0 and not moved:
+                table.bump(i, day)
+            elif table.touch(key, day, self.max_items):
                 # a new (or evicted and re-learned) item for this agent: one more agent using it
+                moved = True
                 o.role.items.add(key)
                 o.fleet.items.add(key)
         rates = st.nov_rate
-        for ci, novel in seen_cats.items():
-            r = rates[ci]
-            rates[ci] = r + RATE_ALPHA * ((1.0 if novel else 0.0) - r)
+        ci = 0
+        while seen:
+            if seen & 1:
+                r = rates[ci]
+                rates[ci] = r + RATE_ALPHA * ((1.0 if novel_cats & 1 else 0.0) - r)
+            seen >>= 1
+            novel_cats >>= 1
+            ci += 1

@@ -55,8 +55,12 @@ class PeerBaseline:
         best: tuple[float, str, str, dict[str, Any]] | None = None
 
         for lx, x, ew, floor, what in (
-            (f.log_bytes, f.bytes_out, role.vb, self.min_bytes, "bytes_out"),
-            (f.log_rows, f.rows, role.vr, self.min_rows, "rows"),
+            ()
+            if f.log_bytes is None and f.log_rows is None
+            else (
+                (f.log_bytes, f.bytes_out, role.vb, self.min_bytes, "bytes_out"),
+                (f.log_rows, f.rows, role.vr, self.min_rows, "rows"),
+            )
         ):
             if lx is None or x is None or ew.w < 50 or x < floor:
                 continue
@@ -85,8 +89,8 @@ class PeerBaseline:
             if best is None or strength > best[0]:
                 best = (strength, what, reason, ctx)
 
-        c = int(o.extra.get("minute_count", 1))
-        if role.rate.w >= 50:
+        c = o.count
+        if c >= self.rate_floor and role.rate.w >= 50:  # the threshold is >= the floor
             thr = rate_threshold(role.rate.m, role.rate.std, self.z, 3.0, self.rate_floor)
             if crossed(c, thr):
                 strength = min(1.0, 0.5 + 0.2 * math.log2(c / thr))

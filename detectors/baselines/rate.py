@@ -54,16 +54,15 @@ class RateBaseline:
 
     def score(self, o: Obs) -> list[Finding]:
         st = o.st
-        c = self.current_count(o)
-        o.extra["minute_count"] = c
         if st is None:
-            o.signals["rate"] = 0.0
+            o.count = 1
+            return []
+        c = 1 if o.f.minute > st.minute else st.mcount + 1
+        o.count = c
+        # the threshold is never below the floor: most events stop here without computing it
+        if c < self.floor or not o.mature or st.rate.w < MIN_MINUTES:
             return []
         mean = st.rate.m
-        x = c / (mean + 1.0)
-        o.signals["rate"] = x / (x + 4.0)
-        if not o.mature or st.rate.w < MIN_MINUTES:
-            return []
         thr = rate_threshold(mean, st.rate.std, self.z, self.ratio, self.floor)
         if not crossed(c, thr):
             return []

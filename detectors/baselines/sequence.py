@@ -56,18 +56,19 @@ class SequenceBaseline:
         st = o.st
         prev = self.prev_symbol(o)
         cur = o.f.symbol
-        o.extra["seq_prev"] = prev
+        o.seq_prev = prev
         if st is None:
-            o.signals["seq"] = 0.0
-            o.extra["seq_new"] = True
             return []
         kf, kp = _from_key(prev), _pair_key(prev, cur)
-        o.extra["seq_keys"] = (kf, kp)
-        cp = _count(st.trans.get(kf))
-        cpc = _count(st.trans.get(kp))
+        lookup = st.trans.lookup
+        mf, i_f = lookup(kf)
+        mp, i_p = lookup(kp)
+        o.seq_from = (kf, mf, i_f)
+        o.seq_pair = (kp, mp, i_p)
+        cp = 0 if mf < 0 else mf & 0xFFFF
+        cpc = 0 if mp < 0 else mp & 0xFFFF
         p = (cpc + SMOOTH) / (cp + SMOOTH * SYMBOLS)
-        o.extra["seq_new"] = cpc == 0
-        o.signals["seq"] = 1.0 - p
+        o.seq_p = p
         if not o.mature or cpc > 0 or cp < self.min_from or p >= self.max_prob:
             return []
         # both actions must be familiar: the first use of a tool is novelty's finding
@@ -99,12 +100,26 @@ class SequenceBaseline:
     def learn(self, o: Obs) -> None:
         st = o.st
         assert st is not None
-        prev = o.extra.get("seq_prev") or self.prev_symbol(o)
-        cur = o.f.symbol
         day = o.f.day
-        kf, kp = o.extra.get("seq_keys") or (_from_key(prev), _pair_key(prev, cur))
-        st.trans.touch(kf, day, self.max_items)
-        st.trans.touch(kp, day, self.max_items)
-        new = 1.0 if o.extra.get("seq_new", True) else 0.0
+        trans = st.trans
+        sf, sp = o.seq_from, o.seq_pair
+        if sf is None or sp is None:
+            prev = o.seq_prev or self.prev_symbol(o)
+            cur = o.f.symbol
+            trans.touch(_from_key(prev), day, self.max_items)
+            trans.touch(_pair_key(prev, cur), day, self.max_items)
+            new = 1.0
+        else:
+            # reuse the scoring lookups: no second search unless an insert moved things
+            moved = False
+            if sf[2] >= 0:
+                trans.bump(sf[2], day)
+            else:
+                moved = trans.touch(sf[0], day, self.max_items)
+            if sp[2] >= 0 and not moved:
+                trans.bump(sp[2], day)
+            else:
+                trans.touch(sp[0], day, self.max_items)
+            new = 1.0 if sp[1] < 0 or not sp[1] & 0xFFFF else 0.0
         st.seq_new_rate += RATE_ALPHA * (new - st.seq_new_rate)
         self.observe(o)

@@ -151,6 +151,21 @@ class ItemTable:
             return self.meta[i]
         return -1
 
+    def lookup(self, key: int) -> tuple[int, int]:
+        """``(packed meta, index)`` of ``key``, or ``(-1, -1)``."""
+        keys = self.keys
+        i = bisect_left(keys, key)
+        if i < len(keys) and keys[i] == key:
+            return self.meta[i], i
+        return -1, -1
+
+    def bump(self, i: int, day: int) -> None:
+        """A use on ``day`` of the key at index ``i`` (from :meth:`lookup`, nothing inserted or
+        evicted since): ``touch`` without searching again."""
+        meta = self.meta
+        old = meta[i]
+        meta[i] = (max(day, old >> 16) << 16) | min(0xFFFF, (old & 0xFFFF) + 1)
+
     def touch(self, key: int, day: int, cap: int, add: int = 1) -> bool:
         """Record a use of ``key`` on ``day``; returns True if the key was not present."""
         keys = self.keys

@@ -57,15 +57,11 @@ class TimeBaseline:
 
     def score(self, o: Obs) -> list[Finding]:
         st = o.st
-        if st is None:
-            o.signals["time"] = 0.0
+        # one finding per clock hour: only the agent's first event in the hour is judged
+        if st is None or not o.mature or o.f.hour_index == st.last_hour:
             return []
         share = hour_share(st.hours, o.f.hour_bin)
-        uniform = 1.0 / 48.0
-        o.signals["time"] = max(0.0, 1.0 - share / uniform)
-        if not o.mature or share >= self.min_share or o.f.hour_index == st.last_hour:
-            return []
-        if sum(st.hours) < MIN_MASS:
+        if share >= self.min_share or sum(st.hours) < MIN_MASS:
             return []
         strength = 0.55 + 0.35 * (1.0 - share / self.min_share)
         hour = o.f.hour_bin % 24

@@ -71,21 +71,21 @@ class VolumeBaseline:
     def score(self, o: Obs) -> list[Finding]:
         st = o.st
         f = o.f
+        if st is None or (f.log_bytes is None and f.log_rows is None):
+            return []
         out: list[Finding] = []
         zmax = 0.0
-        if st is not None:
-            if f.log_bytes is not None and f.bytes_out is not None:
-                z, fb = self._check(o, st.vb, f.log_bytes, f.bytes_out, self.min_bytes, "bytes")
-                zmax = max(zmax, z)
-                if fb:
-                    out.append(fb)
-            if f.log_rows is not None and f.rows is not None:
-                z, fr = self._check(o, st.vr, f.log_rows, f.rows, self.min_rows, "rows")
-                zmax = max(zmax, z)
-                if fr:
-                    out.append(fr)
-        o.signals["vol"] = zmax / (zmax + 3.0) if zmax > 0 else 0.0
-        o.signals["bytes"] = min(1.0, (f.log_bytes or 0.0) / 25.0)
+        if f.log_bytes is not None and f.bytes_out is not None:
+            z, fb = self._check(o, st.vb, f.log_bytes, f.bytes_out, self.min_bytes, "bytes")
+            zmax = max(zmax, z)
+            if fb:
+                out.append(fb)
+        if f.log_rows is not None and f.rows is not None:
+            z, fr = self._check(o, st.vr, f.log_rows, f.rows, self.min_rows, "rows")
+            zmax = max(zmax, z)
+            if fr:
+                out.append(fr)
+        o.vol_z = zmax
         return out
 
     def learn(self, o: Obs) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,14 +55,27 @@ from sigma.types import (
 )
 
 from detectors.base import Event
+from detectors.parsing.shell import ParsedShell
 from detectors.rulebook.fields import (
     LOW_CARDINALITY,
+    UNIT_FIELDS,
     EventFields,
+    Source,
+    SqlItems,
     Values,
     View,
+    _values,
+    args_values,
+    build_views,
+    event_value,
+    is_external,
     is_known_field,
+    parse_sources,
+    shell_source,
+    sql_source,
+    target_host,
+    unit_value,
     view_kind_of,
-    views_of,
 )
 from detectors.rulebook.loader import re2_error_text
 from detectors.rulebook.model import ExceptionSpec, Problem, Rule
@@ -110,6 +124,7 @@ class CompiledRule:
     positive: tuple[int, ...]  # predicate ids appearing un-negated, in condition order
     exceptions: list[Callable[[EventFields, View | None], bool]] = field(default_factory=list)
     predicate: Callable[[Event, View | None, Any], bool] | None = None
+    node: Node = ("const", False)  # the condition tree over predicate ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,7 +467,13 @@ class _Builder:
         return nodes[0] if len(nodes) == 1 else ("or", nodes)
 
 
+def _never(a: frozenset[int] | set[int], b: frozenset[int] | set[int]) -> bool:
+    return False
+
+
 def _closure(node: Node, view_pids: set[int]) -> Truth:
+    """A function ``(event_truth, view_truth) -> bool`` for a condition tree. A list of leaves
+    under OR (``shell.program: [a, b, c]``) becomes one ``isdisjoint`` per truth set."""
     kind = node[0]
     if kind == "p":
         pid = node[1]
@@ -465,16 +486,80 @@ def _closure(node: Node, view_pids: set[int]) -> Truth:
     if kind == "not":
         inner = _closure(node[1], view_pids)
         return lambda a, b: not inner(a, b)
-    subs = [_closure(n, view_pids) for n in node[1]]
+    if kind == "or":
+        leaves = [n[1] for n in node[1] if n[0] == "p"]
+        ev = frozenset(p for p in leaves if p not in view_pids)
+        vw = frozenset(p for p in leaves if p in view_pids)
+        subs: list[Truth] = []
+        if len(ev) == 1:
+            subs.append(_closure(("p", next(iter(ev))), view_pids))
+        elif ev:
+            subs.append(lambda a, b: not ev.isdisjoint(a))
+        if len(vw) == 1:
+            subs.append(_closure(("p", next(iter(vw))), view_pids))
+        elif vw:
+            subs.append(lambda a, b: not vw.isdisjoint(b))
+        subs.extend(_closure(n, view_pids) for n in node[1] if n[0] != "p")
+    else:
+        subs = [_closure(n, view_pids) for n in node[1]]
+    if len(subs) == 1:
+        return subs[0]
     if kind == "and":
         if len(subs) == 2:
             x, y = subs
             return lambda a, b: x(a, b) and y(a, b)
-        return lambda a, b: all(f(a, b) for f in subs)
+        if len(subs) == 3:
+            x, y, z = subs
+            return lambda a, b: x(a, b) and y(a, b) and z(a, b)
+        fs = tuple(subs)
+
+        def all_of(a: frozenset[int] | set[int], b: frozenset[int] | set[int]) -> bool:
+            for f in fs:
+                if not f(a, b):
+                    return False
+            return True
+
+        return all_of
     if len(subs) == 2:
         x, y = subs
         return lambda a, b: x(a, b) or y(a, b)
-    return lambda a, b: any(f(a, b) for f in subs)
+    if len(subs) == 3:
+        x, y, z = subs
+        return lambda a, b: x(a, b) or y(a, b) or z(a, b)
+    fs = tuple(subs)
+
+    def any_of(a: frozenset[int] | set[int], b: frozenset[int] | set[int]) -> bool:
+        for f in fs:
+            if f(a, b):
+                return True
+        return False
+
+    return any_of
+
+
+def _simplify(node: Node, known: dict[int, bool]) -> Node:
+    """``node`` with the predicates of ``known`` replaced by their value, folded."""
+    kind = node[0]
+    if kind == "p":
+        v = known.get(node[1])
+        return node if v is None else ("const", v)
+    if kind == "const":
+        return node
+    if kind == "not":
+        inner = _simplify(node[1], known)
+        return ("const", not inner[1]) if inner[0] == "const" else ("not", inner)
+    absorbing = kind == "or"  # True absorbs an OR, False an AND
+    subs = []
+    for n in node[1]:
+        s = _simplify(n, known)
+        if s[0] == "const":
+            if bool(s[1]) == absorbing:
+                return ("const", absorbing)
+            continue
+        subs.append(s)
+    if not subs:
+        return ("const", not absorbing)
+    return subs[0] if len(subs) == 1 else (kind, tuple(subs))
 
 
 def _cost(pred: Pred) -> float:
@@ -489,29 +574,42 @@ def _cost(pred: Pred) -> float:
     return 1.0
 
 
-def _trigger(node: Node, preds: list[Pred]) -> tuple[float, frozenset[int]] | None:
-    """A set of predicates at least one of which must be true for ``node`` to be true, with its
-    cost; None when the node can be true with no predicate true (e.g. under NOT)."""
+def _per_event(pred: Pred) -> bool:
+    """Whether the predicate's truth must be computed for every event (an event field), rather
+    than once per distinct command text (views and :data:`UNIT_FIELDS`, cached)."""
+    return view_kind_of(pred.field) is None and pred.field not in UNIT_FIELDS
+
+
+Trigger = tuple[bool, float, frozenset[int]]
+
+
+def _trigger(node: Node, preds: list[Pred]) -> Trigger | None:
+    """A set of predicates at least one of which must be true for ``node`` to be true, with
+    whether any of them is per-event and its cost; None when the node can be true with no
+    predicate true (e.g. under NOT). Under AND the child chosen is the cheapest, preferring
+    command-level predicates: their candidates are cached per command text."""
     kind = node[0]
     if kind == "p":
-        return _cost(preds[node[1]]), frozenset((node[1],))
+        pred = preds[node[1]]
+        return _per_event(pred), _cost(pred), frozenset((node[1],))
     if kind == "const":
-        return (0, frozenset()) if not node[1] else None
+        return (False, 0, frozenset()) if not node[1] else None
     if kind == "not":
         return None
     subs = [_trigger(n, preds) for n in node[1]]
     if kind == "and":
         known = [s for s in subs if s is not None]
-        return min(known, key=lambda s: (s[0], len(s[1]))) if known else None
-    if any(s is None for s in subs):
-        return None
+        return min(known, key=lambda s: (s[0], s[1], len(s[2]))) if known else None
     ids: set[int] = set()
     cost = 0.0
+    per_event = False
     for s in subs:
-        assert s is not None
-        ids |= s[1]
-        cost += s[0]
-    return cost, frozenset(ids)
+        if s is None:
+            return None
+        per_event = per_event or s[0]
+        ids |= s[2]
+        cost += s[1]
+    return per_event, cost, frozenset(ids)
 
 
 def _positives(node: Node, out: list[int], negated: bool = False) -> None:
@@ -601,8 +699,106 @@ def field_values(ef: EventFields, view: View | None, name: str) -> Values | None
 # ---------------------------------------------------------------------------------------------
 
 
+class _EvField:
+    """How to read one event-level field that does not come from the command text, and the
+    index of its predicates."""
+
+    __slots__ = ("fi", "get", "name")
+
+    def __init__(
+        self, name: str, fi: FieldIndex, get: Callable[[dict[str, Any], Any], Values | None]
+    ) -> None:
+        self.name = name
+        self.fi = fi
+        self.get = get
+
+
+class _Plan:
+    """What to evaluate for events of one ``action.kind``: the rules that can still match once
+    the kind is known (conditions partially evaluated), their prefilter index, the event fields
+    to read up front (trigger fields) and those to read only when a rule becomes a candidate."""
+
+    __slots__ = (
+        "always",
+        "ident",
+        "index",
+        "kind_truth",
+        "lazy",
+        "needs_unit",
+        "pure",
+        "pure_always",
+        "triggers",
+    )
+
+    def __init__(self, ident: int) -> None:
+        self.ident = ident
+        self.kind_truth: frozenset[int] = _EMPTY
+        self.index: dict[int, tuple[int, ...]] = {}
+        self.always: frozenset[int] = _EMPTY  # per-event rules evaluated for every event
+        self.pure: frozenset[int] = _EMPTY  # rules over command-level fields only
+        self.pure_always: frozenset[int] = _EMPTY  # ...of those, the ones without a trigger
+        self.triggers: tuple[_EvField, ...] = ()
+        self.lazy: dict[int, tuple[_EvField, ...]] = {}
+        self.needs_unit = False
+
+
+#: per (command text, plan): the per-event candidates it adds, and the pure rules whose
+#: condition holds: (rule index, view indexes | None)
+_UnitPlan = tuple[frozenset[int], tuple[tuple[int, tuple[int, ...] | None], ...]]
+_NO_UNIT_PLAN: _UnitPlan = (_EMPTY, ())
+
+
+class _Unit:
+    """Everything that depends only on an event's command texts: parse results, views, the
+    truth of every view predicate per view and of the predicates on :data:`UNIT_FIELDS`, and
+    (per plan) the candidate rules those trigger. Shared by every event with the same texts."""
+
+    __slots__ = ("base", "cands", "parsed", "sql", "views", "vtruth")
+
+    def __init__(
+        self,
+        parsed: ParsedShell | None,
+        sql: SqlItems,
+        views: list[View],
+        vtruth: tuple[frozenset[int], ...],
+        base: frozenset[int],
+    ) -> None:
+        self.parsed = parsed
+        self.sql = sql
+        self.views = views
+        self.vtruth = vtruth
+        self.base = base
+        self.cands: dict[int, _UnitPlan] = {}
+
+
+_EMPTY_UNIT = _Unit(None, [], [], (), _EMPTY)
+#: plans kept for kinds the schema does not know (only unvalidated events have them)
+MAX_PLANS = 64
+#: bounded cache of command-text results: entries, and the longest text cached (longer texts,
+#: which an attacker controls, are analysed every time instead of filling memory)
+UNIT_CACHE_ENTRIES = 20_000
+UNIT_CACHE_MAX_TEXT = 4096
+_TARGET_MEMO_MAX = 4096
+_SCHEMA_KINDS = ("shell", "sql", "tool_call", "http", "file")
+
+
+def _path_getter(name: str) -> Callable[[dict[str, Any], Any], Values | None]:
+    parts = name.split(".")
+    if len(parts) == 2 and parts[0] == "action":
+        key = parts[1]
+
+        def action_field(data: dict[str, Any], action: Any) -> Values | None:
+            return _values(action.get(key)) if action is not None else None
+
+        return action_field
+    if len(parts) == 1:
+        return lambda data, action: _values(data.get(name))
+    return lambda data, action: event_value(data, name)
+
+
 class Matcher:
-    """The compiled rule set: ``match(event)`` returns the rules that fire (no side effects)."""
+    """The compiled rule set: ``match(event)`` returns the rules that fire (no side effects on
+    results: its caches only ever hold values computed from the same inputs)."""
 
     def __init__(
         self,
@@ -614,6 +810,7 @@ class Matcher:
         always: tuple[int, ...],
         internal_domains: Sequence[str],
         predicate_ctx: Any,
+        unit_cache_entries: int = UNIT_CACHE_ENTRIES,
     ) -> None:
         self.rules = rules
         self.preds = preds
@@ -627,26 +824,167 @@ class Matcher:
         )
         self.predicate_ctx = predicate_ctx
         self.event_index = {fi.field: fi for fi in event_fields}
-        self.event_direct = [fi for fi in event_fields if fi.direct]
-        self.needed = frozenset(self.event_index)
         self.view_plan = {
             k: [(fi.field, fi, bool(fi.direct)) for fi in v] for k, v in view_fields.items()
         }
+        self._unit_fields = [(fi.field, fi) for fi in event_fields if fi.field in UNIT_FIELDS]
+        self._ev_fields = {
+            fi.field: _EvField(fi.field, fi, self._getter(fi.field))
+            for fi in event_fields
+            if fi.field not in UNIT_FIELDS
+        }
+        # event-level (not command-text) fields of each rule's whole condition: read before a
+        # finding's span is chosen, so the span is the one of the full evaluation
+        self._rule_fields: list[tuple[_EvField, ...]] = []
+        for cr in rules:
+            used: set[int] = set()
+            _pids(cr.node, used)
+            names = sorted({preds[p].field for p in used} & set(self._ev_fields))
+            self._rule_fields.append(tuple(self._ev_fields[n] for n in names))
+        self._target_memo: dict[str, tuple[Values | None, Values | None]] = {}
+        self._units: OrderedDict[tuple[Source, Source], _Unit] = OrderedDict()
+        self.unit_cache_entries = max(0, int(unit_cache_entries))
+        self._plans: dict[str | None, _Plan] = {}
+        self._generic = self._build_plan(None, known=False)
+        kind_fi = self.event_index.get("action.kind")
+        kinds = set(_SCHEMA_KINDS)
+        if kind_fi is not None:
+            kinds |= set(kind_fi.eq_ci) | set(kind_fi.eq_cs)
+        for k in sorted(kinds):
+            self._plans[k] = self._build_plan(k, known=True)
+        self._plans_fixed = len(self._plans)
+        self._plans[None] = self._build_plan(None, known=True)
 
-    def match(self, event: Event) -> list[Hit]:
-        ef = EventFields(event, self.internal_domains)
+    # -- fields ----------------------------------------------------------------------------------
+
+    def _getter(self, name: str) -> Callable[[dict[str, Any], Any], Values | None]:
+        if name == "args.values":
+            return lambda data, action: args_values(action)
+        if name == "target.host":
+            return lambda data, action: self._target(action)[0]
+        if name == "target.external":
+            return lambda data, action: self._target(action)[1]
+        return _path_getter(name)
+
+    def _target(self, action: Any) -> tuple[Values | None, Values | None]:
+        """(target.host, target.external) of an action, memoised per target text."""
+        target = action.get("target") if action is not None else None
+        if not isinstance(target, str) or not target:
+            return (None, None)
+        memo = self._target_memo
+        got = memo.get(target)
+        if got is None:
+            host = target_host(action)
+            if host is None:
+                got = (None, None)
+            else:
+                ext = is_external(host, self.internal_domains)
+                got = ((host,), ("true",) if ext else ("false",))
+            if len(target) <= 256:
+                if len(memo) >= _TARGET_MEMO_MAX:
+                    memo.clear()  # bounded; values are recomputed identically
+                memo[target] = got
+        return got
+
+    # -- plans -----------------------------------------------------------------------------------
+
+    def _build_plan(self, kind: Any, known: bool) -> _Plan:
+        plan = _Plan(len(self._plans) + (0 if known else 1_000_000))
+        preds = self.preds
+        kind_fi = self.event_index.get("action.kind")
+        known_map: dict[int, bool] = {}
+        if known and kind_fi is not None:
+            truth: set[int] = set()
+            kind_fi.truth(_values(kind), truth)
+            plan.kind_truth = frozenset(truth)
+            for pid, pred in enumerate(preds):
+                if pred.field == "action.kind":
+                    known_map[pid] = pid in truth
+        index: dict[int, list[int]] = {}
+        always: list[int] = []
+        pure: list[int] = []
+        trigger_fields: set[str] = set()
+        rule_fields: dict[int, set[str]] = {}
+        for cr in self.rules:
+            node = _simplify(cr.node, known_map) if known_map else cr.node
+            if node[0] == "const" and not node[1]:
+                continue  # cannot match events of this kind
+            used: set[int] = set()
+            _pids(node, used)
+            fields = {preds[p].field for p in used}
+            if cr.view_kinds or fields & UNIT_FIELDS:
+                plan.needs_unit = True
+            ev_fields = fields & set(self._ev_fields)
+            if not ev_fields:  # decided by the command text alone: evaluated once per text
+                pure.append(cr.index)
+                plan.needs_unit = True
+            rule_fields[cr.index] = ev_fields
+            trig = _trigger(node, preds)
+            if trig is None or not trig[2]:
+                always.append(cr.index)
+            else:
+                for pid in trig[2]:
+                    index.setdefault(pid, []).append(cr.index)
+                    trigger_fields.add(preds[pid].field)
+        plan.index = {k: tuple(v) for k, v in index.items()}
+        plan.pure = frozenset(pure)
+        plan.always = frozenset(always) - plan.pure
+        plan.pure_always = frozenset(always) & plan.pure
+        ev_triggers = sorted(trigger_fields & set(self._ev_fields))
+        plan.triggers = tuple(self._ev_fields[n] for n in ev_triggers)
+        plan.lazy = {
+            ri: tuple(self._ev_fields[n] for n in sorted(names - trigger_fields))
+            for ri, names in rule_fields.items()
+            if names - trigger_fields
+        }
+        return plan
+
+    def _plan_for(self, kind: Any) -> _Plan:
+        if (
+            isinstance(kind, str)
+            and len(kind) <= 64
+            and len(self._plans) < self._plans_fixed + 1 + MAX_PLANS
+        ):
+            plan = self._plans[kind] = self._build_plan(kind, known=True)
+            return plan
+        return self._generic  # bounded: unknown kinds beyond the cap are evaluated generically
+
+    # -- command texts ---------------------------------------------------------------------------
+
+    def _unit_of(self, event: Event, action: dict[str, Any] | None) -> _Unit:
+        sh = shell_source(action)
+        sq = sql_source(action)
+        if sh is None and sq is None:
+            return _EMPTY_UNIT
+        key = (sh, sq)
+        units = self._units
+        unit = units.get(key)
+        if unit is not None:
+            units.move_to_end(key)
+        else:
+            unit = self._build_unit(sh, sq)
+            size = (len(sh[0]) if sh is not None else 0) + (len(sq[0]) if sq is not None else 0)
+            if size <= UNIT_CACHE_MAX_TEXT and self.unit_cache_entries:
+                units[key] = unit
+                if len(units) > self.unit_cache_entries:
+                    units.popitem(last=False)
+        d = event.derived
+        d["shell"] = unit.parsed
+        d["shell.source"] = sh[1] if sh is not None else None
+        d["sql"] = unit.sql
+        return unit
+
+    def _build_unit(self, sh: Source, sq: Source) -> _Unit:
+        parsed, stmts = parse_sources(sh, sq)
+        views = (
+            build_views(parsed, sh, sq, stmts, self.internal_domains, self.view_kinds)
+            if self.view_kinds
+            else []
+        )
         base: set[int] = set()
-        present = ef.prefetch(self.needed)
-        index_of = self.event_index
-        for name, values in present.items():
-            fi = index_of.get(name)
-            if fi is not None:
-                fi.truth(values, base)
-        for fi in self.event_direct:
-            if fi.field not in present:
-                fi.truth(None, base)
-        views = views_of(event, self.internal_domains, self.view_kinds) if self.view_kinds else []
-        vtruth: list[set[int]] = []
+        for name, fi in self._unit_fields:
+            fi.truth(unit_value(name, parsed, stmts), base)
+        vtruth: list[frozenset[int]] = []
         for v in views:
             t: set[int] = set()
             fields = v.fields
@@ -654,21 +992,128 @@ class Matcher:
                 vals = fields.get(name)
                 if vals or direct:  # most view fields are empty: skip the call
                     fi.truth(vals, t)
-            vtruth.append(t)
-        cands: set[int] = set(self.always)
-        index = self.index
-        for pid in base:
+            vtruth.append(frozenset(t) if t else _EMPTY)
+        return _Unit(parsed, stmts, views, tuple(vtruth), frozenset(base) if base else _EMPTY)
+
+    def _unit_cands(self, unit: _Unit, plan: _Plan) -> _UnitPlan:
+        """The rules a command text makes candidates under ``plan``: those that also need event
+        fields (evaluated per event), and the *pure* ones (only command-level fields) already
+        evaluated: (rule, views where the condition holds | None for an event-level match)."""
+        index = plan.index
+        found: set[int] = set(plan.pure_always)
+        for pid in unit.base:
             got = index.get(pid)
             if got:
-                cands.update(got)
-        for t in vtruth:
+                found.update(got)
+        for t in unit.vtruth:
             for pid in t:
                 got = index.get(pid)
                 if got:
-                    cands.update(got)
-        hits: list[Hit] = []
-        for ri in sorted(cands):
+                    found.update(got)
+        if not found:
+            return _NO_UNIT_PLAN
+        pure = plan.pure
+        mixed = frozenset(ri for ri in found if ri not in pure)
+        pending: list[tuple[int, tuple[int, ...] | None]] = []
+        base = plan.kind_truth | unit.base
+        views = unit.views
+        for ri in sorted(found):
+            if ri not in pure:
+                continue
             cr = self.rules[ri]
+            fn = cr.fn
+            if cr.view_kinds:
+                js = [j for j, v in enumerate(views) if v.kind in cr.view_kinds]
+                if js:
+                    true_js = tuple(j for j in js if fn(base, unit.vtruth[j]))
+                    if true_js:
+                        pending.append((ri, true_js))
+                    continue
+            if fn(base, _EMPTY):
+                pending.append((ri, None))
+        return (mixed or _EMPTY, tuple(pending))
+
+    # -- matching --------------------------------------------------------------------------------
+
+    def match(self, event: Event) -> list[Hit]:
+        data = event.data
+        action = data.get("action")
+        if not isinstance(action, dict):
+            action = None
+        kind = action.get("kind") if action is not None else None
+        plan = self._plans.get(kind) if kind is None or type(kind) is str else None
+        if plan is None:
+            plan = self._plan_for(kind)
+        base = set(plan.kind_truth)
+        for f in plan.triggers:
+            f.fi.truth(f.get(data, action), base)
+        index = plan.index
+        cands: set[int] | frozenset[int] = plan.always
+        grown = False
+        for pid in base:
+            got = index.get(pid)
+            if got:
+                if not grown:
+                    cands = set(cands)
+                    grown = True
+                cands.update(got)  # type: ignore[union-attr]
+        unit = _EMPTY_UNIT
+        pending: tuple[tuple[int, tuple[int, ...] | None], ...] = ()
+        if plan.needs_unit:
+            unit = self._unit_of(event, action)
+            if unit.base:
+                base |= unit.base
+            up = unit.cands.get(plan.ident)
+            if up is None:
+                up = unit.cands[plan.ident] = self._unit_cands(unit, plan)
+            if up[0]:
+                cands = cands | up[0]
+            pending = up[1]
+        if not cands and not pending:
+            return []
+        return self._evaluate(event, data, action, plan, unit, base, cands, pending)
+
+    def _evaluate(
+        self,
+        event: Event,
+        data: dict[str, Any],
+        action: dict[str, Any] | None,
+        plan: _Plan,
+        unit: _Unit,
+        base: set[int],
+        cands: set[int] | frozenset[int],
+        pending: tuple[tuple[int, tuple[int, ...] | None], ...],
+    ) -> list[Hit]:
+        hits: list[Hit] = []
+        done: set[str] = set()
+        lazy = plan.lazy
+        views = unit.views
+        vtruth = unit.vtruth
+        ef: EventFields | None = None
+        pre = dict(pending) if pending else None
+        order = sorted(cands | pre.keys()) if pre else sorted(cands)
+        for ri in order:
+            cr = self.rules[ri]
+            if pre is not None and ri in pre:  # condition already known true (command-level)
+                js = pre[ri]
+                if ef is None:
+                    ef = EventFields(event, self.internal_domains)
+                if js is None:
+                    if self._confirm(cr, ef, None, event):
+                        self._complete(ri, data, action, base, done, plan)
+                        hits.append(Hit(cr, None, self._span_pid(cr, base)))
+                    continue
+                for j in js:
+                    if self._confirm(cr, ef, views[j], event):
+                        hits.append(Hit(cr, views[j], None))
+                        break
+                continue
+            fields = lazy.get(ri)
+            if fields:
+                for f in fields:
+                    if f.name not in done:
+                        done.add(f.name)
+                        f.fi.truth(f.get(data, action), base)
             fn = cr.fn
             if cr.view_kinds:
                 matched_any_kind = False
@@ -676,19 +1121,43 @@ class Matcher:
                     if v.kind not in cr.view_kinds:
                         continue
                     matched_any_kind = True
-                    if fn(base, t) and self._confirm(cr, ef, v, event):
-                        hits.append(Hit(cr, v, None))
-                        break
+                    if fn(base, t):
+                        if ef is None:
+                            ef = EventFields(event, self.internal_domains)
+                        if self._confirm(cr, ef, v, event):
+                            hits.append(Hit(cr, v, None))
+                            break
                 else:
-                    if (
-                        not matched_any_kind
-                        and fn(base, _EMPTY)
-                        and self._confirm(cr, ef, None, event)
-                    ):
-                        hits.append(Hit(cr, None, self._span_pid(cr, base)))
-            elif fn(base, _EMPTY) and self._confirm(cr, ef, None, event):
-                hits.append(Hit(cr, None, self._span_pid(cr, base)))
+                    if not matched_any_kind and fn(base, _EMPTY):
+                        if ef is None:
+                            ef = EventFields(event, self.internal_domains)
+                        if self._confirm(cr, ef, None, event):
+                            self._complete(ri, data, action, base, done, plan)
+                            hits.append(Hit(cr, None, self._span_pid(cr, base)))
+            elif fn(base, _EMPTY):
+                if ef is None:
+                    ef = EventFields(event, self.internal_domains)
+                if self._confirm(cr, ef, None, event):
+                    self._complete(ri, data, action, base, done, plan)
+                    hits.append(Hit(cr, None, self._span_pid(cr, base)))
         return hits
+
+    def _complete(
+        self,
+        ri: int,
+        data: dict[str, Any],
+        action: dict[str, Any] | None,
+        base: set[int],
+        done: set[str],
+        plan: _Plan,
+    ) -> None:
+        """Read the rule's remaining event fields (those only dead branches use under this
+        plan), so the span predicate is chosen from the full truth, as without plans."""
+        trig = plan.triggers
+        for f in self._rule_fields[ri]:
+            if f.name not in done and f not in trig:
+                done.add(f.name)
+                f.fi.truth(f.get(data, action), base)
 
     def _confirm(self, cr: CompiledRule, ef: EventFields, view: View | None, event: Event) -> bool:
         for exc in cr.exceptions:
@@ -786,35 +1255,35 @@ def compile_rules(
             CompiledRule(
                 rule=rule,
                 index=len(compiled),
-                fn=lambda a, b: False,
+                fn=_never,  # finished below, once all pids exist
                 view_kinds=frozenset(),
                 positive=(),
                 exceptions=[_exception_fn(s, field_values) for s in specs],
                 predicate=pred_fn,
+                node=node,
             )
         )
-        compiled[-1].fn = node  # type: ignore[assignment]  # finished below, once all pids exist
     preds = builder.preds
     view_pids = {i for i, p in enumerate(preds) if view_kind_of(p.field) is not None}
     index: dict[int, list[int]] = {}
     always: list[int] = []
     for cr in compiled:
-        node = cr.fn  # type: ignore[assignment]
+        node = cr.node
         used: set[int] = set()
-        _pids(node, used)  # type: ignore[arg-type]
+        _pids(node, used)
         cr.view_kinds = frozenset(
             k for k in (view_kind_of(preds[p].field) for p in used) if k is not None
         )
         pos: list[int] = []
-        _positives(node, pos)  # type: ignore[arg-type]
+        _positives(node, pos)
         cr.positive = tuple(pos)
-        trig = _trigger(node, preds)  # type: ignore[arg-type]
-        if trig is None or not trig[1]:
+        trig = _trigger(node, preds)
+        if trig is None or not trig[2]:
             always.append(cr.index)
         else:
-            for pid in trig[1]:
+            for pid in trig[2]:
                 index.setdefault(pid, []).append(cr.index)
-        cr.fn = _closure(node, view_pids)  # type: ignore[arg-type]
+        cr.fn = _closure(node, view_pids)
     # per-field indexes
     by_field: dict[str, FieldIndex] = {}
     patterns: dict[str, list[tuple[str, int]]] = {}

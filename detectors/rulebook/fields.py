@@ -13,14 +13,18 @@ Three kinds of fields:
 
 Every value is a tuple of strings (booleans are ``"true"``/``"false"``, numbers their decimal
 text); a missing field is ``None``. In multi-valued view fields newlines are replaced by spaces so
-matching stays per value. Parsing happens once per event: results are cached in
-``event.derived`` under ``"shell"``, ``"sql"`` and ``"rulebook.views"``.
+matching stays per value.
+
+An event's command texts (its *sources*: :func:`shell_source`, :func:`sql_source`) decide its
+views and :data:`UNIT_FIELDS`, so the matcher caches those per source text; the parse results
+are also put in ``event.derived`` under ``"shell"``, ``"shell.source"`` and ``"sql"`` (shared
+with the policy detector and predicates: :func:`shell_of`, :func:`sql_of`).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections import OrderedDict
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,9 +39,22 @@ __all__ = [
     "EVENT_PREFIXES",
     "SHELL_VIEW_FIELDS",
     "SQL_VIEW_FIELDS",
+    "UNIT_FIELDS",
+    "EventFields",
     "View",
+    "args_values",
+    "build_views",
     "event_value",
+    "host_of",
+    "is_external",
     "is_known_field",
+    "parse_sources",
+    "shell_of",
+    "shell_source",
+    "sql_of",
+    "sql_source",
+    "target_host",
+    "unit_value",
     "views_of",
 ]
 
@@ -74,11 +91,9 @@ LOW_CARDINALITY = frozenset(
      "sql.into_outfile", "target.external", "shell.truncated", "tenant"}
 )  # fmt: skip
 
-_ACTION_NAMES = {
-    k: "action." + k for k in ("kind", "tool", "command", "target", "args", "bytes_out", "rows")
-}
-_SHELL_TOOLS = frozenset({"command", "cmd", "script", "shell_command"})
-_SQL_ARGS = frozenset({"query", "sql", "statement"})
+# tuples, not sets: when several keys are present the first one wins, whatever the hash seed
+_SHELL_TOOLS = ("command", "cmd", "script", "shell_command")
+_SQL_ARGS = ("query", "sql", "statement")
 
 
 def is_known_field(name: str) -> bool:
@@ -144,48 +159,6 @@ class EventFields:
         self._cache: dict[str, Values | None] = {}
         self._internal = internal_domains
 
-    def prefetch(self, needed: frozenset[str]) -> dict[str, Values]:
-        """Values of every field in ``needed`` that the event has, in one pass over the event
-        (the hot path: no per-field lookups for fields the event does not carry)."""
-        data = self.event.data
-        cache = self._cache
-        out: dict[str, Values] = {}
-        for key, v in data.items():
-            if key == "action" and isinstance(v, dict):
-                for akey, av in v.items():
-                    name = _ACTION_NAMES.get(akey) or "action." + akey
-                    if akey == "args" and isinstance(av, dict):
-                        for k2, v2 in av.items():
-                            n2 = "action.args." + str(k2)
-                            if n2 in needed:
-                                vals = _values(v2)
-                                cache[n2] = vals
-                                if vals is not None:
-                                    out[n2] = vals
-                    if name in needed:
-                        vals = _values(av)
-                        cache[name] = vals
-                        if vals is not None:
-                            out[name] = vals
-            elif key == "delegation" and isinstance(v, dict):
-                for dkey, dv in v.items():
-                    name = "delegation." + str(dkey)
-                    if name in needed:
-                        vals = _values(dv)
-                        cache[name] = vals
-                        if vals is not None:
-                            out[name] = vals
-            elif key in needed:
-                vals = _values(v)
-                cache[key] = vals
-                if vals is not None:
-                    out[key] = vals
-        for name in needed & DERIVED_EVENT_FIELDS:
-            vals = self.get(name)
-            if vals is not None:
-                out[name] = vals
-        return out
-
     def get(self, name: str) -> Values | None:
         try:
             return self._cache[name]
@@ -202,36 +175,54 @@ class EventFields:
 
     def _derived(self, name: str) -> Values | None:
         ev = self.event
-        if name.startswith("shell."):
-            parsed = shell_of(ev)
-            if parsed is None:
-                return None
-            if name == "shell.programs":
-                return parsed.programs
-            if name == "shell.line":
-                return (" ; ".join(c.text for c in parsed.commands),)
-            if name == "shell.count":
-                return (str(len(parsed.commands)),)
-            return ("true" if parsed.truncated else "false",)
-        if name == "sql.kinds":
-            stmts = sql_of(ev)
-            return tuple(dict.fromkeys(s.kind for s, _, _ in stmts)) if stmts else None
+        if name in UNIT_FIELDS:
+            return unit_value(name, shell_of(ev), sql_of(ev))
+        action = _action(ev.data)
         if name == "args.values":
-            args = ev.data.get("action", {}).get("args")
-            if not isinstance(args, dict):
-                return None
-            out: list[str] = []
-            _leaves(args, out, 0)
-            return tuple(out)
-        target = ev.data.get("action", {}).get("target")
-        if not isinstance(target, str) or not target:
-            return None
-        host = host_of(target)
-        if host is None:
+            return args_values(action)
+        target = target_host(action)
+        if target is None:
             return None
         if name == "target.host":
-            return (host,)
-        return ("true" if is_external(host, self._internal) else "false",)
+            return (target,)
+        return ("true",) if is_external(target, self._internal) else ("false",)
+
+
+#: derived event fields that depend only on the command text (cached with its parse)
+UNIT_FIELDS = frozenset({"shell.programs", "shell.line", "shell.count", "shell.truncated", "sql.kinds"})
+
+
+def unit_value(name: str, parsed: ParsedShell | None, statements: SqlItems) -> Values | None:
+    """A derived field of :data:`UNIT_FIELDS` from an event's parse results."""
+    if name == "sql.kinds":
+        return tuple(dict.fromkeys(s.kind for s, _, _ in statements)) if statements else None
+    if parsed is None:
+        return None
+    if name == "shell.programs":
+        return parsed.programs
+    if name == "shell.line":
+        return (" ; ".join(c.text for c in parsed.commands),)
+    if name == "shell.count":
+        return (str(len(parsed.commands)),)
+    return ("true" if parsed.truncated else "false",)
+
+
+def args_values(action: dict[str, Any] | None) -> Values | None:
+    """``args.values``: every scalar under ``action.args`` (depth <= 4, at most 256)."""
+    args = action.get("args") if action is not None else None
+    if not isinstance(args, dict):
+        return None
+    out: list[str] = []
+    _leaves(args, out, 0)
+    return tuple(out)
+
+
+def target_host(action: dict[str, Any] | None) -> str | None:
+    """``target.host``: the host of ``action.target`` (lower-cased), or None."""
+    target = action.get("target") if action is not None else None
+    if not isinstance(target, str) or not target:
+        return None
+    return host_of(target)
 
 
 def _leaves(v: Any, out: list[str], depth: int) -> None:
@@ -272,10 +263,20 @@ def event_value(data: dict[str, Any], name: str) -> Values | None:
 # ---------------------------------------------------------------------------------------------
 # Parsing, once per event
 
+#: where an event's command text comes from: (text, event field) or None
+Source = tuple[str, str] | None
+SqlItems = list[tuple[SqlStatement, str, tuple[int, int] | None]]
 
-def _shell_text(ev: Event) -> tuple[str, str] | None:
-    action = ev.data.get("action")
-    if not isinstance(action, dict):
+
+def _action(data: dict[str, Any]) -> dict[str, Any] | None:
+    action = data.get("action")
+    return action if isinstance(action, dict) else None
+
+
+def shell_source(action: dict[str, Any] | None) -> Source:
+    """The shell text of an action: ``action.command`` of a ``shell`` action, else the first of
+    ``args.command|cmd|script|shell_command`` of a ``tool_call``."""
+    if action is None:
         return None
     kind = action.get("kind")
     if kind == "shell":
@@ -291,49 +292,73 @@ def _shell_text(ev: Event) -> tuple[str, str] | None:
     return None
 
 
-def shell_of(ev: Event) -> ParsedShell | None:
-    """The parsed shell command of the event (cached), or None when it carries none."""
-    d = ev.derived
-    if "shell" in d:
-        parsed: ParsedShell | None = d["shell"]
-        return parsed
-    src = _shell_text(ev)
-    parsed = parse_shell(src[0]) if src is not None else None
-    d["shell"] = parsed
-    d["shell.source"] = src[1] if src is not None else None
-    return parsed
-
-
-def sql_of(ev: Event) -> list[tuple[SqlStatement, str, tuple[int, int] | None]]:
-    """Every SQL statement of the event: (statement, source field, span override) (cached)."""
-    d = ev.derived
-    if "sql" in d:
-        cached: list[tuple[SqlStatement, str, tuple[int, int] | None]] = d["sql"]
-        return cached
-    out: list[tuple[SqlStatement, str, tuple[int, int] | None]] = []
-    action = ev.data.get("action")
-    if isinstance(action, dict):
-        kind = action.get("kind")
-        if kind == "sql" and isinstance(action.get("command"), str):
-            for st in parse_sql(action["command"]).statements:
-                out.append((st, "action.command", None))
-        elif kind == "tool_call" and isinstance(action.get("args"), dict):
+def sql_source(action: dict[str, Any] | None) -> Source:
+    """The SQL text of an action: ``action.command`` of a ``sql`` action, else the first of
+    ``args.query|sql|statement`` of a ``tool_call`` (SQL inside shell lines comes on top)."""
+    if action is None:
+        return None
+    kind = action.get("kind")
+    if kind == "sql":
+        cmd = action.get("command")
+        return (cmd, "action.command") if isinstance(cmd, str) else None
+    if kind == "tool_call":
+        args = action.get("args")
+        if isinstance(args, dict):
             for key in _SQL_ARGS:
-                v = action["args"].get(key)
+                v = args.get(key)
                 if isinstance(v, str) and v:
-                    for st in parse_sql(v).statements:
-                        out.append((st, f"action.args.{key}", None))
-                    break
-    parsed = shell_of(ev)
-    if parsed is not None:
-        src = d.get("shell.source") or "action.command"
+                    return v, f"action.args.{key}"
+    return None
+
+
+def _shell_text(ev: Event) -> tuple[str, str] | None:
+    return shell_source(_action(ev.data))
+
+
+def parse_sources(shell: Source, sql: Source) -> tuple[ParsedShell | None, SqlItems]:
+    """Parse an event's command texts: the shell line and every SQL statement, with the field
+    each came from (SQL run by shell clients, ``psql -c ...``, carries its command's span)."""
+    parsed = parse_shell(shell[0]) if shell is not None else None
+    out: SqlItems = []
+    if sql is not None:
+        for st in parse_sql(sql[0]).statements:
+            out.append((st, sql[1], None))
+    if parsed is not None and shell is not None:
+        src = shell[1]
         for c in parsed.commands:
             stdin = [r.target for r in c.redirects if r.op in ("<<<", "<<", "<<-")]
             for text in sql_in_command(c.program, c.args, stdin):
                 for st in parse_sql(text).statements[:16]:
                     out.append((st, src, c.span))
-    d["sql"] = out
-    return out
+    return parsed, out
+
+
+def _parse_event(ev: Event) -> None:
+    action = _action(ev.data)
+    shell = shell_source(action)
+    parsed, sql = parse_sources(shell, sql_source(action))
+    d = ev.derived
+    d["shell"] = parsed
+    d["shell.source"] = shell[1] if shell is not None else None
+    d["sql"] = sql
+
+
+def shell_of(ev: Event) -> ParsedShell | None:
+    """The parsed shell command of the event (cached in ``event.derived``), or None."""
+    d = ev.derived
+    if "shell" not in d:
+        _parse_event(ev)
+    parsed: ParsedShell | None = d["shell"]
+    return parsed
+
+
+def sql_of(ev: Event) -> SqlItems:
+    """Every SQL statement of the event: (statement, source field, span override) (cached)."""
+    d = ev.derived
+    if "sql" not in d or "shell" not in d:
+        _parse_event(ev)
+    cached: SqlItems = d["sql"]
+    return cached
 
 
 def _b(v: bool) -> Values:
@@ -414,56 +439,40 @@ def _sql_view(st: SqlStatement, source: str, span: tuple[int, int] | None, text:
     return View("sql", fields, source, sp, text[sp[0] : sp[1]] if span is None else text)
 
 
-def views_of(ev: Event, internal_domains: Sequence[str], want: frozenset[str]) -> list[View]:
-    """The event's views of the kinds in ``want`` (cached per event)."""
-    d = ev.derived
-    cache: dict[str, list[View]] = d.setdefault("rulebook.views", {})
+def build_views(
+    parsed: ParsedShell | None,
+    shell: Source,
+    sql: Source,
+    statements: SqlItems,
+    internal_domains: tuple[str, ...],
+    want: frozenset[str],
+) -> list[View]:
+    """The views of the kinds in ``want``: one per shell command, then one per SQL statement
+    (``parsed``/``statements`` as :func:`parse_sources` returned them for ``shell``/``sql``)."""
     out: list[View] = []
-    if "shell" in want:
-        vs = cache.get("shell")
-        if vs is None:
-            parsed = shell_of(ev)
-            src = d.get("shell.source") or "action.command"
-            vs = _shell_views(parsed, src, tuple(internal_domains)) if parsed else []
-            cache["shell"] = vs
-        out.extend(vs)
+    if "shell" in want and parsed is not None and shell is not None:
+        out.extend(_shell_view(c, shell[1], internal_domains) for c in parsed.commands)
     if "sql" in want:
-        vs = cache.get("sql")
-        if vs is None:
-            vs = []
-            for st, src, span in sql_of(ev):
-                text = _source_text(ev, src)
-                vs.append(_sql_view(st, src, span, text))
-            cache["sql"] = vs
-        out.extend(vs)
+        for st, src, span in statements:
+            if span is None:  # a statement of the SQL text itself
+                text = sql[0] if sql is not None else ""
+            else:  # SQL run by a shell client: the shell line
+                text = shell[0] if shell is not None else ""
+            out.append(_sql_view(st, src, span, text))
     return out
 
 
-_VIEW_CACHE: OrderedDict[tuple[int, str, tuple[str, ...]], tuple[ParsedShell, list[View]]] = (
-    OrderedDict()
-)
-_VIEW_CACHE_MAX = 4096
-
-
-def _shell_views(parsed: ParsedShell, src: str, internal: tuple[str, ...]) -> list[View]:
-    """Views of a parsed line. The parser caches ParsedShell objects per text, so agents that
-    repeat commands reuse the views too (views are never mutated; the key keeps the object alive
-    so its id cannot be reused)."""
-    key = (id(parsed), src, internal)
-    hit = _VIEW_CACHE.get(key)
-    if hit is not None and hit[0] is parsed:
-        _VIEW_CACHE.move_to_end(key)
-        return hit[1]
-    vs = [_shell_view(c, src, internal) for c in parsed.commands]
-    _VIEW_CACHE[key] = (parsed, vs)
-    if len(_VIEW_CACHE) > _VIEW_CACHE_MAX:
-        _VIEW_CACHE.popitem(last=False)
-    return vs
-
-
-def _source_text(ev: Event, field: str) -> str:
-    v = event_value(ev.data, field)
-    return v[0] if v else ""
+def views_of(ev: Event, internal_domains: Sequence[str], want: frozenset[str]) -> list[View]:
+    """The event's views of the kinds in ``want`` (the matcher caches them per command text)."""
+    action = _action(ev.data)
+    return build_views(
+        shell_of(ev),
+        shell_source(action),
+        sql_source(action),
+        sql_of(ev),
+        tuple(internal_domains),
+        want,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,6 +484,9 @@ _NET_TOOLS = frozenset(
 )
 _REMOTE_PATH_TOOLS = frozenset({"scp", "rsync", "sftp", "ssh", "rclone", "sshfs"})
 _URL_TOOLS = frozenset({"curl", "wget", "http", "https", "httpie", "xh", "aria2c", "lynx", "links"})
+
+
+_NOT_HOST = re.compile(r"[ \t'\"$`(){}<>|;&*\\]")  # a fixed class: linear, no user pattern
 
 
 def host_of(target: str) -> str | None:
@@ -494,7 +506,7 @@ def host_of(target: str) -> str | None:
     if t.count(":") == 1:
         t = t.split(":", 1)[0]
     t = t.strip(".").lower()
-    if not t or any(ch in t for ch in " \t'\"$`(){}<>|;&*\\"):
+    if not t or _NOT_HOST.search(t) is not None:
         return None
     return t
 
@@ -568,14 +580,17 @@ def is_external(host: str, internal_domains: Sequence[str]) -> bool:
     h = host.lower().rstrip(".")
     if not h or h == "localhost":
         return False
-    try:
-        ip = ipaddress.ip_address(h)
-    except ValueError:
-        pass
-    else:
-        # explicit list: ipaddress.is_private also covers documentation ranges and changed
-        # between Python patch releases; we want the same answer everywhere
-        return not any(ip in net for net in _INTERNAL_NETS if net.version == ip.version)
+    # only text with a ':' (IPv6) or made of digits and dots (IPv4) can be an address: skip the
+    # costly failing parse for names
+    if ":" in h or h.replace(".", "").isdigit():
+        try:
+            ip = ipaddress.ip_address(h)
+        except ValueError:
+            pass
+        else:
+            # explicit list: ipaddress.is_private also covers documentation ranges and changed
+            # between Python patch releases; we want the same answer everywhere
+            return not any(ip in net for net in _INTERNAL_NETS if net.version == ip.version)
     if "." not in h:
         return False
     for d in internal_domains:

@@ -30,6 +30,8 @@ def _today() -> str:
 CHECKPOINT_KEY = b"__checkpoint__"
 #: table key of the baselines' role and fleet statistics
 SHARED_KEY = b"__shared__"
+#: events processed between chances to send isolation commands early
+URGENT_CHUNK = 128
 
 
 class ProcessStage:
@@ -99,23 +101,38 @@ class ProcessStage:
         processor = self.processor
         outputs: list[Output] = []
         oldest_ms: int | None = None
+        urgent: list[asyncio.Future[None]] = []
+        early: list[Output] = []
         for tp, records in batch.items():
             if tp.topic == self.actions_topic:
-                inputs = [
-                    InputRecord(r.value, r.key, tp.topic, tp.partition, r.offset, r.timestamp)
-                    for r in records
-                ]
                 ts0 = records[0].timestamp
                 if ts0 is not None and (oldest_ms is None or ts0 < oldest_ms):
                     oldest_ms = ts0
-                outputs.extend(processor.process_actions(inputs))
+                # In chunks, so that an isolation command leaves as soon as the chunk that
+                # caused it is processed instead of waiting for the whole fetch.
+                for start in range(0, len(records), URGENT_CHUNK):
+                    inputs = [
+                        InputRecord(r.value, r.key, tp.topic, tp.partition, r.offset, r.timestamp)
+                        for r in records[start : start + URGENT_CHUNK]
+                    ]
+                    produced = processor.process_actions(inputs)
+                    commands = [o for o in produced if o.kind == "enforcement"]
+                    if commands:
+                        early.extend(commands)
+                        urgent.append(asyncio.ensure_future(self.sink.send(commands)))
+                        produced = [o for o in produced if o.kind != "enforcement"]
+                    outputs.extend(produced)
+                    if commands or start + URGENT_CHUNK < len(records):
+                        await asyncio.sleep(0)  # let the command go out now
             elif tp.topic == self.acks_topic:
                 outputs.extend(processor.process_acks(self._decode(records, tp, outputs)))
             elif tp.topic == self.control_topic:
                 outputs.extend(processor.process_control(self._decode(records, tp, outputs)))
+        if urgent:
+            await asyncio.gather(*urgent)
         await self.deliver(outputs)
         elapsed = time.perf_counter() - started
-        self.metrics.record_batch(processor.stats, outputs, elapsed)
+        self.metrics.record_batch(processor.stats, [*early, *outputs], elapsed)
         if oldest_ms is not None:
             self.metrics.latency.observe(max(0.0, time.time() - oldest_ms / 1000.0))
 

@@ -344,19 +344,37 @@ def _verifier(pred: Pred) -> Callable[[Values], bool]:
     return lambda vs: any(rx.search(v) is not None for v in vs)
 
 
+#: per-field memo of value -> true predicates, for event-level fields (bounded: cleared when
+#: full; only short values are memoised, so an attacker cannot make it large)
+_MEMO_ENTRIES = 4096
+_MEMO_MAX_CHARS = 512
+
+
 class FieldIndex:
     """All predicates on one field."""
 
-    __slots__ = ("direct", "eq_ci", "eq_cs", "field", "rset", "set_pids", "verify")
+    __slots__ = (
+        "_match",
+        "direct",
+        "eq_ci",
+        "eq_cs",
+        "field",
+        "memo",
+        "rset",
+        "set_pids",
+        "verify",
+    )
 
     def __init__(self, name: str) -> None:
         self.field = name
         self.eq_ci: dict[str, list[int]] = {}
         self.eq_cs: dict[str, list[int]] = {}
         self.rset: Any = None
+        self._match: Callable[[bytes], list[int]] | None = None
         self.set_pids: list[int] = []
         self.verify: dict[int, Callable[[Values], bool]] = {}
         self.direct: list[tuple[int, Callable[[Values | None], bool]]] = []
+        self.memo: dict[Values | None, frozenset[int]] = {}
 
     def add(self, pid: int, pred: Pred, set_patterns: list[tuple[str, int]]) -> None:
         if pred.op == "eq":
@@ -381,37 +399,63 @@ class FieldIndex:
             self.set_pids.append(pid)
         rset.Compile()
         self.rset = rset
+        # the binding's own method: the wrapper adds a Python call per scan on the hot path
+        inner = getattr(rset, "_set", None)
+        self._match = inner.Match if inner is not None else None
 
     def truth(self, values: Values | None, out: set[int]) -> None:
-        if not values and not self.direct:
+        if not values:
+            for pid, fn in self.direct:
+                if fn(values):
+                    out.add(pid)
             return
-        if values:
-            if self.eq_ci:
-                get = self.eq_ci.get
-                for v in values:
-                    pids = get(v.lower())
-                    if pids:
-                        out.update(pids)
-            if self.eq_cs:
-                for v in values:
-                    pids = self.eq_cs.get(v)
-                    if pids:
-                        out.update(pids)
-            if self.rset is not None:
-                text = values[0] if len(values) == 1 else "\n".join(values)
-                hits = self.rset.Match(text)
-                if hits:
-                    nl = "\n" in text
+        if self.eq_ci:
+            get = self.eq_ci.get
+            for v in values:
+                pids = get(v.lower())
+                if pids:
+                    out.update(pids)
+        if self.eq_cs:
+            get = self.eq_cs.get
+            for v in values:
+                pids = get(v)
+                if pids:
+                    out.update(pids)
+        if self.rset is not None:
+            text = values[0] if len(values) == 1 else "\n".join(values)
+            match = self._match
+            hits = match(text.encode()) if match is not None else self.rset.Match(text)
+            if hits:
+                set_pids = self.set_pids
+                if "\n" in text:  # several values (or one with a newline): verify per value
+                    verify = self.verify
                     for h in hits:
-                        pid = self.set_pids[h]
-                        if nl and pid in self.verify:
-                            if self.verify[pid](values):
-                                out.add(pid)
-                        else:
+                        pid = set_pids[h]
+                        check = verify.get(pid)
+                        if check is None or check(values):
                             out.add(pid)
+                else:
+                    for h in hits:
+                        out.add(set_pids[h])
         for pid, fn in self.direct:
             if fn(values):
                 out.add(pid)
+
+    def memo_truth(self, values: Values | None) -> frozenset[int]:
+        """The predicates true for ``values``, memoised (event-level fields repeat a lot)."""
+        memo = self.memo
+        got = memo.get(values)
+        if got is None:
+            t: set[int] = set()
+            self.truth(values, t)
+            got = frozenset(t) if t else _EMPTY
+            if values is None or (
+                len(values) <= 8 and sum(map(len, values)) <= _MEMO_MAX_CHARS
+            ):
+                if len(memo) >= _MEMO_ENTRIES:
+                    memo.clear()  # values are recomputed identically
+                memo[values] = got
+        return got
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1046,7 +1090,9 @@ class Matcher:
             plan = self._plan_for(kind)
         base = set(plan.kind_truth)
         for f in plan.triggers:
-            f.fi.truth(f.get(data, action), base)
+            t = f.fi.memo_truth(f.get(data, action))
+            if t:
+                base |= t
         index = plan.index
         cands: set[int] | frozenset[int] = plan.always
         grown = False
@@ -1113,7 +1159,7 @@ class Matcher:
                 for f in fields:
                     if f.name not in done:
                         done.add(f.name)
-                        f.fi.truth(f.get(data, action), base)
+                        base |= f.fi.memo_truth(f.get(data, action))
             fn = cr.fn
             if cr.view_kinds:
                 matched_any_kind = False
@@ -1157,7 +1203,7 @@ class Matcher:
         for f in self._rule_fields[ri]:
             if f.name not in done and f not in trig:
                 done.add(f.name)
-                f.fi.truth(f.get(data, action), base)
+                base |= f.fi.memo_truth(f.get(data, action))
 
     def _confirm(self, cr: CompiledRule, ef: EventFields, view: View | None, event: Event) -> bool:
         for exc in cr.exceptions:

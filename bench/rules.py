@@ -168,7 +168,9 @@ def sim_lines(hours: float) -> list[bytes]:
     from pipeline.simulator import SCENARIOS, Fleet
 
     fleet = Fleet(seed=7, agents=40, start="2026-11-02T08:00:00Z")
-    return [orjson.dumps(ev) for ev, _truth in fleet.events(duration_hours=hours, attacks=SCENARIOS)]
+    return [
+        orjson.dumps(ev) for ev, _truth in fleet.events(duration_hours=hours, attacks=SCENARIOS)
+    ]
 
 
 def _decode(lines: list[bytes]) -> list[Event]:
@@ -240,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--sim-hours", type=float, default=48.0, help="simulator stream length (0: skip)")
+    ap.add_argument(
+        "--sim-hours", type=float, default=48.0, help="simulator stream length (0: skip)"
+    )
     args = ap.parse_args(argv)
 
     det = RuleDetector(RulesSettings())

@@ -449,9 +449,7 @@ class FieldIndex:
             t: set[int] = set()
             self.truth(values, t)
             got = frozenset(t) if t else _EMPTY
-            if values is None or (
-                len(values) <= 8 and sum(map(len, values)) <= _MEMO_MAX_CHARS
-            ):
+            if values is None or (len(values) <= 8 and sum(map(len, values)) <= _MEMO_MAX_CHARS):
                 if len(memo) >= _MEMO_ENTRIES:
                     memo.clear()  # values are recomputed identically
                 memo[values] = got
@@ -797,7 +795,7 @@ class _Unit:
     truth of every view predicate per view and of the predicates on :data:`UNIT_FIELDS`, and
     (per plan) the candidate rules those trigger. Shared by every event with the same texts."""
 
-    __slots__ = ("base", "cands", "parsed", "sql", "views", "vtruth")
+    __slots__ = ("base", "cands", "parsed", "sql", "views", "vtruth", "weight")
 
     def __init__(
         self,
@@ -813,14 +811,16 @@ class _Unit:
         self.vtruth = vtruth
         self.base = base
         self.cands: dict[int, _UnitPlan] = {}
+        self.weight = 0  # estimated bytes (measured: ~4 KB for a typical one-command line)
 
 
 _EMPTY_UNIT = _Unit(None, [], [], (), _EMPTY)
 #: plans kept for kinds the schema does not know (only unvalidated events have them)
 MAX_PLANS = 64
-#: bounded cache of command-text results: entries, and the longest text cached (longer texts,
-#: which an attacker controls, are analysed every time instead of filling memory)
+#: bounded LRU cache of command-text results: entries, estimated bytes, and the longest text
+#: cached (longer texts, which an attacker controls, are analysed every time instead)
 UNIT_CACHE_ENTRIES = 20_000
+UNIT_CACHE_BYTES = 32 << 20
 UNIT_CACHE_MAX_TEXT = 4096
 _TARGET_MEMO_MAX = 4096
 _SCHEMA_KINDS = ("shell", "sql", "tool_call", "http", "file")
@@ -855,6 +855,7 @@ class Matcher:
         internal_domains: Sequence[str],
         predicate_ctx: Any,
         unit_cache_entries: int = UNIT_CACHE_ENTRIES,
+        unit_cache_bytes: int = UNIT_CACHE_BYTES,
     ) -> None:
         self.rules = rules
         self.preds = preds
@@ -887,7 +888,9 @@ class Matcher:
             self._rule_fields.append(tuple(self._ev_fields[n] for n in names))
         self._target_memo: dict[str, tuple[Values | None, Values | None]] = {}
         self._units: OrderedDict[tuple[Source, Source], _Unit] = OrderedDict()
+        self._unit_bytes = 0
         self.unit_cache_entries = max(0, int(unit_cache_entries))
+        self.unit_cache_bytes = max(0, int(unit_cache_bytes))
         self._plans: dict[str | None, _Plan] = {}
         self._generic = self._build_plan(None, known=False)
         kind_fi = self.event_index.get("action.kind")
@@ -898,6 +901,19 @@ class Matcher:
             self._plans[k] = self._build_plan(k, known=True)
         self._plans_fixed = len(self._plans)
         self._plans[None] = self._build_plan(None, known=True)
+
+    def clear_caches(self) -> None:
+        """Forget cached command-text results and memoised field truths (benchmarks, tests)."""
+        self._units.clear()
+        self._unit_bytes = 0
+        self._target_memo.clear()
+        for fi in self.event_fields:
+            fi.memo.clear()
+
+    @property
+    def cache_info(self) -> dict[str, int]:
+        """Entries and estimated bytes of the command-text cache."""
+        return {"entries": len(self._units), "bytes": self._unit_bytes}
 
     # -- fields ----------------------------------------------------------------------------------
 
@@ -1008,10 +1024,17 @@ class Matcher:
         else:
             unit = self._build_unit(sh, sq)
             size = (len(sh[0]) if sh is not None else 0) + (len(sq[0]) if sq is not None else 0)
-            if size <= UNIT_CACHE_MAX_TEXT and self.unit_cache_entries:
+            # estimated footprint, calibrated with tracemalloc (views dominate: ~1.2 KB each)
+            weight = 2000 + 6 * size + 1500 * len(unit.views) + 800 * len(unit.sql)
+            if size <= UNIT_CACHE_MAX_TEXT and weight * 4 <= self.unit_cache_bytes:
+                unit.weight = weight
                 units[key] = unit
-                if len(units) > self.unit_cache_entries:
-                    units.popitem(last=False)
+                self._unit_bytes += weight
+                while (
+                    len(units) > self.unit_cache_entries or self._unit_bytes > self.unit_cache_bytes
+                ):
+                    _, old = units.popitem(last=False)
+                    self._unit_bytes -= old.weight
         d = event.derived
         d["shell"] = unit.parsed
         d["shell.source"] = sh[1] if sh is not None else None
@@ -1256,8 +1279,12 @@ def compile_rules(
     internal_domains: Sequence[str],
     predicates: dict[str, Callable[..., bool]],
     predicate_ctx: Any = None,
+    *,
+    cache_entries: int = UNIT_CACHE_ENTRIES,
+    cache_bytes: int = UNIT_CACHE_BYTES,
 ) -> tuple[Matcher, list[Problem]]:
-    """Compile ``rules``; rules that fail are left out and reported as problems."""
+    """Compile ``rules``; rules that fail are left out and reported as problems.
+    ``cache_entries``/``cache_bytes`` bound the matcher's cache of command-text results."""
     problems: list[Problem] = []
     builder = _Builder(lists)
     compiled: list[CompiledRule] = []
@@ -1356,6 +1383,8 @@ def compile_rules(
         tuple(always),
         internal_domains,
         predicate_ctx,
+        cache_entries,
+        cache_bytes,
     )
     return matcher, problems
 

@@ -111,6 +111,8 @@ def load_rules(
         internal,
         PREDICATES,
         ctx,
+        cache_entries=settings.command_cache_entries if settings is not None else 20_000,
+        cache_bytes=int((settings.command_cache_mib if settings is not None else 32.0) * 2**20),
     )
     problems.extend(compile_problems)
     errors = [p for p in problems if p.severity == "error"]

@@ -189,7 +189,9 @@ class EventFields:
 
 
 #: derived event fields that depend only on the command text (cached with its parse)
-UNIT_FIELDS = frozenset({"shell.programs", "shell.line", "shell.count", "shell.truncated", "sql.kinds"})
+UNIT_FIELDS = frozenset(
+    {"shell.programs", "shell.line", "shell.count", "shell.truncated", "sql.kinds"}
+)
 
 
 def unit_value(name: str, parsed: ParsedShell | None, statements: SqlItems) -> Values | None:

@@ -133,9 +133,7 @@ def _reference_rule(
     if mine or not _eval(cr.node, truth_for(None)) or not matcher._confirm(cr, ef, None, ev):
         return None
     truth = truth_for(None)
-    span = next(
-        (p for p in cr.positive if matcher.preds[p].op in _STRING_OPS and truth(p)), None
-    )
+    span = next((p for p in cr.positive if matcher.preds[p].op in _STRING_OPS and truth(p)), None)
     return (cr.rule.id, None, span)
 
 
@@ -282,6 +280,11 @@ def test_caches_stay_bounded_under_a_flood(detector: RuleDetector) -> None:
     assert [f.id for f in det.score_one(make_event(long + "; rm -rf /"))] == [
         "destructive.rm_rf_root"
     ]
+    matcher.unit_cache_bytes = 400_000  # many-command lines are heavy: the byte budget binds
+    for i in range(300):
+        det.score_one(make_event(";".join(f"ls {i}-{j}" for j in range(60))))
+    info = matcher.cache_info
+    assert 0 < info["bytes"] <= 400_000 and info["entries"] < 10
     for i in range(MAX_PLANS * 3):
         ev = make_event("rm -rf /")
         ev.data["action"]["kind"] = f"kind-{i}"

@@ -158,6 +158,9 @@ class RulesSettings(_Section):
     #: policy: owner -> working hours; `default_working_hours` applies to owners not listed (None = off)
     working_hours: dict[str, WorkingHours] = Field(default_factory=dict)
     default_working_hours: WorkingHours | None = None
+    #: per-process LRU cache of rule results per command text (repeated commands): entries, MiB
+    command_cache_entries: int = Field(20_000, ge=0, le=1_000_000)
+    command_cache_mib: float = Field(32.0, ge=0, le=4096)
 
 
 class BaselineSettings(_Section):

@@ -71,7 +71,7 @@ class Obs:
         self.seq_from: tuple[int, int, int] | None = None
         self.seq_pair: tuple[int, int, int] | None = None
         self.seq_p = 1.0  # smoothed probability of the transition
-        self.mv_x: dict[str, float] | None = None  # multivariate feature vector
+        self.mv_x: tuple[int, ...] | None = None  # multivariate vector (grid steps)
         self.mv_raw: float | None = None  # its raw HST score
         self.mv_fired = False
 

@@ -218,57 +218,83 @@ def _key_class(key: str) -> str:
     return c
 
 
+_RAW_KEY_CACHE: dict[str, str] = {}
+
+
+def _raw_key_class(k: Any) -> str:
+    """:func:`_key_class` of an argument name as it appears in the event (memoised, bounded)."""
+    c = _RAW_KEY_CACHE.get(k) if type(k) is str else None
+    if c is None:
+        c = _key_class(str(k).lower()[:64])
+        if type(k) is str and len(_RAW_KEY_CACHE) < 4096:
+            _RAW_KEY_CACHE[k] = c
+    return c
+
+
 def _arg_items(args: Any, items: list[tuple[str, str]]) -> None:
-    """Destinations named by tool-call arguments, by key name or by the value's shape."""
-    stack: list[tuple[str, Any, int]] = [("", args, 0)]
+    """Destinations named by tool-call arguments, by key name or by the value's shape.
+
+    Values are visited depth-first from the last argument to the first (at most
+    :data:`MAX_ARG_VALUES` values, depth 3). The common flat object of scalars takes a loop
+    without the explicit stack; both visit the same values in the same order."""
+    if type(args) is dict and len(args) < MAX_ARG_VALUES:
+        values = list(args.items())
+        for _k, v in values:
+            if isinstance(v, dict | list):
+                break
+        else:  # flat: the stack walk would pop these in reverse order
+            for k, v in reversed(values):
+                if isinstance(v, str) and v:
+                    _arg_value(_raw_key_class(k), v, items)
+            return
+    stack: list[tuple[Any, Any, int]] = [("", args, 0)]
     seen = 0
     while stack and seen < MAX_ARG_VALUES:
         key, value, depth = stack.pop()
         seen += 1
         if isinstance(value, str):
-            if not value:
-                continue
+            if value:
+                _arg_value(_raw_key_class(key), value, items)
         elif isinstance(value, dict):
             if depth < 3:
                 n = 0
                 for k, v in value.items():
-                    stack.append((str(k).lower()[:64], v, depth + 1))
+                    stack.append((k, v, depth + 1))
                     n += 1
                     if n >= MAX_ARG_VALUES:
                         break
-            continue
         elif isinstance(value, list):
             if depth < 3:
                 for v in value[:16]:
                     stack.append((key, v, depth + 1))
-            continue
-        else:
-            continue
-        kc = _key_class(key)
-        has_at = "@" in value
-        has_url = "://" in value
-        if not (kc or has_at or has_url or (len(value) >= 15 and value[:2].isalpha())):
-            continue  # the common case: an id, a body, a number as text
-        low = _clean(value[:SCAN_CHARS], 320)
-        if has_at and not has_url and " " not in low and "." in low.rsplit("@", 1)[-1]:
-            addr = low.strip("<>")
-            items.append(("recipient", addr))
-            items.append(("recipient_domain", _domain(addr.rsplit("@", 1)[-1])))
-        elif has_url:
-            hosts: list[str] = []
-            _url_hosts(value[:SCAN_CHARS], hosts, 2)
-            for host in hosts:
-                items.append(("url_domain", _domain(host)))
-        elif _looks_like_iban(low) or (kc == "account" and len(low) <= 64):
-            items.append(("account", low.replace(" ", "")))
-        elif kc == "url" and "." in low and " " not in low:
-            items.append(("url_domain", _domain(low.split("/", 1)[0])))
-        elif kc == "channel" and len(low) <= 128:
-            items.append(("channel", low))
-        elif kc == "share" and len(low) <= 128:
-            items.append(("share_user", low))
-        elif kc == "recipient" and len(low) <= 128 and " " not in low:
-            items.append(("recipient", low))
+
+
+def _arg_value(kc: str, value: str, items: list[tuple[str, str]]) -> None:
+    """The destination items one argument value names (``kc``: what its name says it is)."""
+    has_at = "@" in value
+    has_url = "://" in value
+    if not (kc or has_at or has_url or (len(value) >= 15 and value[:2].isalpha())):
+        return  # the common case: an id, a body, a number as text
+    low = _clean(value[:SCAN_CHARS], 320)
+    if has_at and not has_url and " " not in low and "." in low.rsplit("@", 1)[-1]:
+        addr = low.strip("<>")
+        items.append(("recipient", addr))
+        items.append(("recipient_domain", _domain(addr.rsplit("@", 1)[-1])))
+    elif has_url:
+        hosts: list[str] = []
+        _url_hosts(value[:SCAN_CHARS], hosts, 2)
+        for host in hosts:
+            items.append(("url_domain", _domain(host)))
+    elif _looks_like_iban(low) or (kc == "account" and len(low) <= 64):
+        items.append(("account", low.replace(" ", "")))
+    elif kc == "url" and "." in low and " " not in low:
+        items.append(("url_domain", _domain(low.split("/", 1)[0])))
+    elif kc == "channel" and len(low) <= 128:
+        items.append(("channel", low))
+    elif kc == "share" and len(low) <= 128:
+        items.append(("share_user", low))
+    elif kc == "recipient" and len(low) <= 128 and " " not in low:
+        items.append(("recipient", low))
 
 
 def _looks_like_iban(text: str) -> bool:
@@ -276,46 +302,79 @@ def _looks_like_iban(text: str) -> bool:
     return 15 <= len(s) <= 34 and s[:2].isalpha() and s[2:4].isdigit() and s.isalnum()
 
 
+_KT_CACHE: dict[tuple[str, str], tuple[str, str, str]] = {}
+_HOST_KINDS = frozenset({"shell", "http"})
+
+
+def _kind_tool(action: dict[str, Any]) -> tuple[str, str, str]:
+    """(kind, tool, symbol) of an action, memoised per raw (kind, tool): a fleet uses few."""
+    k = action.get("kind")
+    t = action.get("tool")
+    key = (k, t) if type(k) is str and type(t) is str else None
+    if key is not None:
+        hit = _KT_CACHE.get(key)
+        if hit is not None:
+            return hit
+    kind = str(k or "")[:32].lower()
+    tool = _clean(str(t or ""), 128)
+    out = (kind, tool, f"{kind}:{tool}")
+    if key is not None:
+        if len(_KT_CACHE) >= 4096:  # bounded: both are attacker-controlled
+            _KT_CACHE.clear()
+        _KT_CACHE[key] = out
+    return out
+
+
+def _volume(v: Any) -> tuple[int | None, float | None]:
+    if isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 and math.isfinite(v):
+        return int(v), math.log1p(v)
+    return None, None
+
+
 def extract(data: dict[str, Any], ts: float) -> Features:
     action = data.get("action") or {}
-    kind = str(action.get("kind") or "")[:32].lower()
-    tool = _clean(str(action.get("tool") or ""), 128)
+    kind, tool, symbol = _kind_tool(action)
     command = str(action.get("command") or "")[:SCAN_CHARS]
     target = action.get("target")
     target = str(target)[:SCAN_CHARS] if target is not None else ""
-    items: list[tuple[str, str]] = [("tool", f"{kind}:{tool}")]
+    items: list[tuple[str, str]] = [("tool", symbol)]
 
     if kind == "shell":
         bins: list[str] = []
         _binaries(command, bins)
-        items.extend(("binary", b) for b in bins)
-        for tok in command.split()[:64]:
-            if tok.startswith(("/", "~/")) and len(tok) > 1:
-                prefix = _path_prefix(tok)
-                if prefix and ("path", prefix) not in items:
-                    items.append(("path", prefix))
+        for b in bins:
+            items.append(("binary", b))
+        if "/" in command:  # no token can start with "/" or "~/" otherwise
+            for tok in command.split()[:64]:
+                if tok.startswith(("/", "~/")) and len(tok) > 1:
+                    prefix = _path_prefix(tok)
+                    if prefix and ("path", prefix) not in items:
+                        items.append(("path", prefix))
     elif kind == "sql":
         tables: list[str] = []
         if target and " " not in target.strip():
             tables.append(_clean(target, 128))
         _sql_tables(command, tables)
-        items.extend(("table", t) for t in tables)
+        for t in tables:
+            items.append(("table", t))
     elif kind == "file" and target:
         prefix = _path_prefix(target)
         if prefix:
             items.append(("path", prefix))
 
-    hosts: list[str] = []
-    if target:
-        if "://" in target:
-            _url_hosts(target, hosts, 1)
-        elif (
-            kind in ("shell", "http") and " " not in target and "/" not in target and "." in target
-        ):
-            hosts.append(target.strip().lower().split(":", 1)[0].rsplit("@", 1)[-1][:253])
-    if kind in ("shell", "http") and "://" in command:
-        _url_hosts(command, hosts, 3)
-    items.extend(("host", h) for h in hosts if h)
+    host_kind = kind in _HOST_KINDS
+    if target or (host_kind and "://" in command):
+        hosts: list[str] = []
+        if target:
+            if "://" in target:
+                _url_hosts(target, hosts, 1)
+            elif host_kind and " " not in target and "/" not in target and "." in target:
+                hosts.append(target.strip().lower().split(":", 1)[0].rsplit("@", 1)[-1][:253])
+        if host_kind and "://" in command:
+            _url_hosts(command, hosts, 3)
+        for h in hosts:
+            if h:
+                items.append(("host", h))
 
     args = action.get("args")
     if isinstance(args, dict) and args:
@@ -325,35 +384,39 @@ def extract(data: dict[str, Any], ts: float) -> Features:
         items.append(("recipient", addr))
         items.append(("recipient_domain", _domain(addr.rsplit("@", 1)[-1])))
 
-    # dedup, keep order, bound
-    uniq: list[tuple[str, str]] = []
-    for it in items:
-        if it[1] and it not in uniq:
-            uniq.append(it)
-            if len(uniq) >= MAX_ITEMS:
-                break
+    # dedup, keep order, bound (the tool item is never empty)
+    if len(items) > 1:
+        uniq = [items[0]]
+        for it in items[1:]:
+            if it[1] and it not in uniq:
+                uniq.append(it)
+                if len(uniq) >= MAX_ITEMS:
+                    break
+        items = uniq
 
     t = int(ts)
     day = t // 86400
-    hour = (t // 3600) % 24
+    hour_index = t // 3600
     weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-    f = Features(
-        kind=kind,
-        tool=tool,
-        symbol=f"{kind}:{tool}",
-        items=uniq,
-        hour_bin=hour + (24 if weekday >= 5 else 0),
-        hour_index=t // 3600,
-        minute=t // 60,
-        day=day,
-        denied=str(data.get("decision") or "") in ("deny", "denied"),
-    )
+    decision = data.get("decision")
     b = action.get("bytes_out")
-    if isinstance(b, int | float) and not isinstance(b, bool) and b >= 0 and math.isfinite(b):
-        f.bytes_out = int(b)
-        f.log_bytes = math.log1p(b)
+    bytes_out, log_bytes = (None, None) if b is None else _volume(b)
     r = action.get("rows")
-    if isinstance(r, int | float) and not isinstance(r, bool) and r >= 0 and math.isfinite(r):
-        f.rows = int(r)
-        f.log_rows = math.log1p(r)
-    return f
+    rows, log_rows = (None, None) if r is None else _volume(r)
+    return Features(
+        kind,
+        tool,
+        symbol,
+        items,
+        hour_index % 24 + (24 if weekday >= 5 else 0),
+        hour_index,
+        t // 60,
+        day,
+        log_bytes,
+        log_rows,
+        bytes_out,
+        rows,
+        (decision == "deny" or decision == "denied")
+        if type(decision) is str
+        else str(decision or "") in ("deny", "denied"),
+    )

@@ -122,9 +122,10 @@ class MultivariateBaseline:
         self.window = window
         self.seed = seed
 
-    def vector(self, o: Obs) -> dict[str, float]:
-        """The features, quantised to a 1/20 grid: the HST only resolves a few levels per
-        feature anyway, and a quantised vector makes its score cacheable (see ``_score``).
+    def vector(self, o: Obs) -> tuple[int, ...]:
+        """The features in :data:`FEATURES` order, quantised to a 1/20 grid and kept as grid
+        steps (ints): the HST only resolves a few levels per feature anyway, and a quantised
+        vector makes its score cacheable (see ``_score``). :func:`as_dict` gives the 0-1 values.
 
         Each is a 0-1 "how unusual for this agent" signal made from what the other baselines
         computed while scoring (``o.count``, ``o.vol_z``, ``o.novel``, ``o.seq_p``)."""
@@ -132,28 +133,29 @@ class MultivariateBaseline:
         assert st is not None
         f = o.f
         q = QUANT
+        lb = f.log_bytes
         share = hour_share(st.hours, f.hour_bin)
         x = o.count / (st.rate.m + 1.0)
         z = o.vol_z
-        return {
-            "bytes": round(min(1.0, (f.log_bytes or 0.0) / 25.0) * q) / q,
-            "deny": 1.0 if f.denied else 0.0,
-            "novel": round(o.novel * q) / q,
-            "rate": round(x / (x + 4.0) * q) / q,
-            "seq": round((1.0 - o.seq_p) * q) / q,
-            "time": round(max(0.0, 1.0 - share / UNIFORM) * q) / q,
-            "vol": round((z / (z + 3.0) if z > 0 else 0.0) * q) / q,
-        }
+        t = 1.0 - share / UNIFORM
+        return (
+            (20 if lb >= 25.0 else round(lb / 25.0 * q)) if lb else 0,
+            20 if f.denied else 0,
+            round(o.novel * q),
+            round(x / (x + 4.0) * q),
+            round((1.0 - o.seq_p) * q),
+            round(t * q) if t > 0.0 else 0,
+            round(z / (z + 3.0) * q) if z > 0 else 0,
+        )
 
     @staticmethod
-    def _score(role: Any, x: dict[str, float]) -> float:
+    def _score(role: Any, key: tuple[int, ...]) -> float:
         """HST scores read only the reference masses, which change only when a window pivots,
         so a score is cached per vector until the next pivot: exact, not an approximation."""
         cache = role.hst_cache
-        key = tuple(x.values())
         raw = cache.get(key)
         if raw is None:
-            raw = float(role.hst.score_one(x))
+            raw = float(role.hst.score_one(as_dict(key)))
             if len(cache) < 4096:
                 cache[key] = raw
         return raw
@@ -168,9 +170,9 @@ class MultivariateBaseline:
             if role.n % self.sample == 0:  # learn_one will teach the model this event
                 o.mv_x = self.vector(o)  # (from the state before learning changes it)
             return []
-        x = self.vector(o)
-        o.mv_x = x
-        raw = self._score(role, x)
+        key = self.vector(o)
+        o.mv_x = key
+        raw = self._score(role, key)
         o.mv_raw = raw
         if raw < self.min_raw or st.mv_hour == o.f.hour_index:
             return []  # HST flags clustered anomalies as a run: one finding per agent-hour
@@ -182,6 +184,7 @@ class MultivariateBaseline:
         tail = sum(hist[b:]) / total
         if tail > self.tail:
             return []
+        x = as_dict(key)
         o.mv_fired = True
         top = sorted((v, k) for k, v in x.items() if v > 0.3 and k != "bytes")[::-1][:3]
         why = ", ".join(LABELS[k] for _, k in top) or "a combination of small deviations"
@@ -219,11 +222,17 @@ class MultivariateBaseline:
             return
         if role.hst is None:
             role.hst = new_hst(self.n_trees, self.height, self.window, self.seed)
-        x = o.mv_x
+        key = o.mv_x
         hst = role.hst
-        hst.learn_one(x if x is not None else self.vector(o))
+        hst.learn_one(as_dict(key if key is not None else self.vector(o)))
         if hst.counter == 0:  # the window pivoted: reference masses changed
             role.hst_cache.clear()
+
+
+def as_dict(key: tuple[int, ...]) -> dict[str, float]:
+    """A quantised vector (grid steps in :data:`FEATURES` order) as the model's 0-1 features."""
+    q = QUANT
+    return {name: k / q for name, k in zip(FEATURES, key, strict=True)}
 
 
 def _rarity(tail: float) -> str:

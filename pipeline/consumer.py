@@ -21,6 +21,7 @@ faust-streaming to 0.15.x and tests cover the behaviour on a real broker.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -30,7 +31,10 @@ from faust.types import TP
 
 __all__ = ["BatchConsumer", "BatchHandler", "BatchTransport"]
 
-BatchHandler = Callable[[Mapping[TP, Sequence[Any]]], Awaitable[None]]
+#: processes one fetch and returns the future of its delivery
+BatchHandler = Callable[[Mapping[TP, Sequence[Any]]], Awaitable["asyncio.Future[None]"]]
+#: batches whose delivery may be in flight at once (bounds memory and replay after a crash)
+MAX_IN_FLIGHT = 3
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -59,7 +63,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
         return self._in_flight
 
     async def wait_empty(self) -> None:
-        # A rebalance or shutdown first lets the batch in flight finish and be acknowledged.
+        # A rebalance or shutdown first lets the batches in flight finish and be acknowledged.
+        pending = getattr(self, "_pending", None)
+        if pending:
+            await self._finish_pending(pending)
         await self._batch_idle().wait()
         await super().wait_empty()
 
@@ -73,6 +80,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
         consumer_stopped = self._stopped.is_set
         fetcher_stopped = fetcher._stopped.is_set
         idle = self._batch_idle()
+        pending: deque[tuple[Mapping[TP, Sequence[Any]], asyncio.Future[None]]] = deque()
+        self._pending = pending
         try:
             while not (consumer_stopped() or fetcher_stopped()):
                 records, _ = await self._wait_next_records(1.0)
@@ -104,22 +113,32 @@ class BatchConsumer(faust_aiokafka.Consumer):
                         await self.wait_first(callback(to_message(tp, record)), self.suspend_flow.wait())
                         read_offset[tp] = record.offset
                 if not batch or handler is None:
+                    self._ack_completed(pending)
                     continue
                 idle.clear()
-                # Shielded: a shutdown cancels the drainer, but the batch in flight still
-                # finishes and is acknowledged, so SIGTERM commits everything processed.
+                # The handler processes the batch and returns the future of its delivery; the
+                # next fetch is processed while that delivery is in flight. Batches are
+                # acknowledged strictly in order, each only once its delivery completed.
+                # Shielded: a shutdown cancels the drainer, but batches in flight still
+                # finish and are acknowledged, so SIGTERM commits everything processed.
                 task = asyncio.ensure_future(handler(batch))
                 try:
-                    await asyncio.shield(task)
+                    delivery = await asyncio.shield(task)
+                    pending.append((batch, delivery))
+                    delivery.add_done_callback(lambda _f: self._ack_completed_quietly(pending))
+                    self._ack_completed(pending)
+                    while len(pending) >= MAX_IN_FLIGHT:
+                        await asyncio.shield(pending[0][1])
+                        self._ack_completed(pending)
                 except asyncio.CancelledError:
                     await asyncio.wait([task])
                     if not task.cancelled() and task.exception() is None:
-                        self._ack_batch(batch)
+                        pending.append((batch, task.result()))
+                    await self._finish_pending(pending)
                     raise
-                else:
-                    self._ack_batch(batch)
                 finally:
-                    idle.set()
+                    if not pending:
+                        idle.set()
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 return
@@ -128,6 +147,28 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if self.transport.app.should_stop:
                 return
             raise
+
+    def _ack_completed(self, pending: deque[tuple[Mapping[TP, Sequence[Any]], asyncio.Future[None]]]) -> None:
+        """Acknowledge delivered batches from the front of ``pending``, in order. A failed
+        delivery raises: nothing after it is acknowledged and the worker stops (at-least-once)."""
+        while pending and pending[0][1].done():
+            batch, delivery = pending.popleft()
+            delivery.result()
+            self._ack_batch(batch)
+        if not pending and self._in_flight is not None:
+            self._in_flight.set()
+
+    def _ack_completed_quietly(self, pending: deque[tuple[Mapping[TP, Sequence[Any]], asyncio.Future[None]]]) -> None:
+        # from a done-callback: acknowledge promptly even when no new records arrive; a failed
+        # delivery is left at the front and raised by the drain loop
+        if pending and pending[0][1].done() and (pending[0][1].cancelled() or pending[0][1].exception() is not None):
+            return
+        self._ack_completed(pending)
+
+    async def _finish_pending(self, pending: deque[tuple[Mapping[TP, Sequence[Any]], asyncio.Future[None]]]) -> None:
+        while pending:
+            await asyncio.wait([pending[0][1]])
+            self._ack_completed(pending)
 
     def _ack_batch(self, batch: Mapping[TP, Sequence[Any]]) -> None:
         """Mark every offset of the batch acknowledged in faust's commit bookkeeping."""

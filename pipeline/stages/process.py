@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -52,6 +52,7 @@ class ProcessStage:
         self.destinations = destinations
         self._day_counts: dict[str, list[int]] = {}
         self._shared_loaded = False
+        self._last_delivery: asyncio.Future[None] | None = None
         self.processor = processor
         self.sink = sink
         self.table = table
@@ -95,7 +96,8 @@ class ProcessStage:
             with contextlib.suppress(orjson.JSONDecodeError, ValueError, TypeError):
                 baselines.load_shared(orjson.loads(raw))
 
-    async def handle(self, batch: Mapping[Any, Sequence[Any]]) -> None:
+    async def handle(self, batch: Mapping[Any, Sequence[Any]]) -> asyncio.Future[None]:
+        """Process a fetch; return the future of its delivery (see :meth:`start_delivery`)."""
         started = time.perf_counter()
         self._load_shared_once()
         processor = self.processor
@@ -128,29 +130,52 @@ class ProcessStage:
                 outputs.extend(processor.process_acks(self._decode(records, tp, outputs)))
             elif tp.topic == self.control_topic:
                 outputs.extend(processor.process_control(self._decode(records, tp, outputs)))
-        if urgent:
-            await asyncio.gather(*urgent)
-        await self.deliver(outputs)
-        elapsed = time.perf_counter() - started
-        self.metrics.record_batch(processor.stats, [*early, *outputs], elapsed)
-        if oldest_ms is not None:
-            self.metrics.latency.observe(max(0.0, time.time() - oldest_ms / 1000.0))
+        delivery = self.start_delivery(outputs, urgent)
+
+        async def finish() -> None:
+            await delivery
+            self.metrics.record_batch(processor.stats, [*early, *outputs], time.perf_counter() - started)
+            if oldest_ms is not None:
+                self.metrics.latency.observe(max(0.0, time.time() - oldest_ms / 1000.0))
+
+        return asyncio.ensure_future(finish())
 
     async def deliver(self, outputs: list[Output]) -> None:
-        """Send outputs and the changed agents' state, store alerts and incidents; return when all
-        of it is durable, so the caller may then acknowledge the input offsets."""
+        """Deliver outputs produced outside a batch (timers) and wait for it."""
+        await self.start_delivery(outputs)
+
+    def start_delivery(self, outputs: list[Output], urgent: Sequence[Awaitable[None]] = ()) -> asyncio.Future[None]:
+        """Start sending a batch's outputs and its changed state; the future completes when all
+        of it is durable, so the batch's input offsets may then be acknowledged.
+
+        Deliveries overlap: the next batch is processed and its outputs sent while this one's
+        state is still being written. Order is kept where it matters: state records are written
+        only after the batch's own outputs (a crash between them repeats outputs, never loses
+        them: state marks the events as seen) and only after the previous delivery completed
+        (state of batch N+1 must land after that of batch N). The local table store is updated
+        now, so an agent evicted and seen again reads its newest state.
+        """
         state = self.processor.checkpoint()
-        # Outputs first, state after: state records the batch's events as seen (dedup), so if it
-        # landed before outputs that a crash then lost, the replay would drop those events as
-        # duplicates and they would never be emitted. This order turns that crash into a
-        # harmless repeat instead.
-        await self.sink.send(outputs)
+        encoded = {agent_id: (partition, orjson.dumps(blob)) for agent_id, (partition, blob) in state.items()}
+        data = self.table.data
+        for agent_id, (_, value) in encoded.items():
+            data[agent_id.encode("utf-8")] = value
+        self.processor.evict()
+        self.metrics.agents.set(self.processor.agents_tracked)
+        previous = self._last_delivery
+        delivery = asyncio.ensure_future(self._deliver(outputs, encoded, previous, list(urgent)))
+        self._last_delivery = delivery
+        return delivery
+
+    async def _deliver(self, outputs: list[Output], state: dict[str, tuple[int, bytes]],
+                       previous: asyncio.Future[None] | None, urgent: list[Awaitable[None]]) -> None:
+        await asyncio.gather(self.sink.send(outputs), *urgent)
+        if previous is not None:
+            await previous  # raises if it failed: then nothing after it is acknowledged
         await self._write_state(state)
         if outputs and (self.store is not None or self.destinations is not None):
             # the store and extra destinations are blocking I/O: keep them off the event loop
             await asyncio.to_thread(self._write_side_outputs, outputs)
-        self.processor.evict()
-        self.metrics.agents.set(self.processor.agents_tracked)
 
     def _write_side_outputs(self, outputs: list[Output]) -> None:
         if self.store is not None:
@@ -173,7 +198,7 @@ class ProcessStage:
         for day, (events, dead) in counts.items():
             self.store.record_stats(day, events + dead, dead, source=source, mode="add")
 
-    async def _write_state(self, state: dict[str, tuple[int, dict[str, Any]]]) -> None:
+    async def _write_state(self, state: dict[str, tuple[int, bytes]]) -> None:
         """One changelog record per changed agent, then one checkpoint marker per partition.
 
         The records go straight through the producer and are awaited (faust's ``send_soon``
@@ -186,21 +211,17 @@ class ProcessStage:
         """
         if not state:
             return
-        table = self.table
-        producer = table.app.producer
-        topic = table.changelog_topic.get_topic_name()
+        producer = self.table.app.producer
+        topic = self.table.changelog_topic.get_topic_name()
         futures = []
-        partitions: set[int] = set()
-        for agent_id, (partition, blob) in state.items():
-            key = agent_id.encode("utf-8")
-            value = orjson.dumps(blob)
-            table.data[key] = value
-            partitions.add(partition)
-            futures.append(await producer.send(topic, key, value, partition, None, None))
+        partitions: dict[int, int] = {}
+        for agent_id, (partition, value) in state.items():
+            partitions[partition] = partitions.get(partition, 0) + 1
+            futures.append(await producer.send(topic, agent_id.encode("utf-8"), value, partition, None, None))
         await asyncio.gather(*futures)
         markers = []
-        for partition in partitions:
-            marker = orjson.dumps({"agents": sum(1 for p, _ in state.values() if p == partition)})
+        for partition, count in partitions.items():
+            marker = orjson.dumps({"agents": count})
             markers.append(await producer.send(topic, CHECKPOINT_KEY, marker, partition, None, None))
         await asyncio.gather(*markers)
 

@@ -253,7 +253,7 @@ def attribute(events: list[bytes]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=60000)
-    ap.add_argument("--rate", type=float, default=2000.0, help="offered load for the latency run")
+    ap.add_argument("--rate", type=float, default=1000.0, help="offered load for the latency run")
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--json", dest="json_path")
     ap.add_argument("--run-worker", choices=["passthrough", "full"], help=argparse.SUPPRESS)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich import box
-from rich.console import Group
+from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -94,11 +94,18 @@ def _short_time(value: Any) -> str:
 
 
 def _table(title: str, columns: list[tuple[str, int, str]]) -> Table:
-    """A table whose columns wrap (``fold``) rather than vanish in a narrow terminal;
-    ``columns``: (header, minimum width, justify)."""
-    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name, width, justify in columns:
-        table.add_column(name, min_width=width, overflow="fold", justify=justify)  # type: ignore[arg-type]
+    """A table that stays readable in an 80-column terminal: every column but the last keeps its
+    values on one line (long ones end in an ellipsis); the last (free text) takes the rest of the
+    width and wraps. ``columns``: (header, width, justify); width 0 means "as needed"."""
+    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  padding=(0, 0))  # the box puts one space between columns
+    last = len(columns) - 1
+    for i, (name, width, justify) in enumerate(columns):
+        if i == last:
+            table.add_column(name, min_width=max(width, 12), overflow="fold", justify=justify)  # type: ignore[arg-type]
+        else:
+            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=width or None,  # type: ignore[arg-type]
+                             justify=justify)
     return table
 
 
@@ -108,27 +115,29 @@ def _cells(*values: Any) -> list[Text]:
 
 
 def incidents_table(incidents: list[dict[str, Any]]) -> Table:
-    table = _table(f"{len(incidents)} incident(s)", [
-        ("incident", 12, "left"), ("opened (UTC)", 10, "left"), ("agent", 7, "left"), ("severity", 8, "left"),
-        ("risk", 4, "right"), ("status", 9, "left"), ("assignee", 6, "left"), ("title", 8, "left"),
-    ])
+    wide = Console().width >= 110  # the assignee column only where it fits beside the title
+    columns = [("incident", 12, "left"), ("opened UTC", 11, "left"), ("agent", 12, "left"),
+               ("severity", 8, "left"), ("risk", 4, "right"), ("status", 9, "left")]
+    if wide:
+        columns.append(("assignee", 16, "left"))
+    table = _table(f"{len(incidents)} incident(s)", [*columns, ("title", 14, "left")])
     for inc in incidents:
-        table.add_row(*_cells(
-            inc["incident_id"][:12], _short_time(inc.get("opened_at"))[:16], inc.get("agent_id"),
-            _sev(inc.get("severity")), f"{float(inc.get('peak_risk') or 0):.0f}", _status(inc.get("status")),
-            inc.get("assignee") or "-", inc.get("title") or "",
-        ))
+        cells = [inc["incident_id"][:12], _short_time(inc.get("opened_at"))[5:16], inc.get("agent_id"),
+                 _sev(inc.get("severity")), f"{float(inc.get('peak_risk') or 0):.0f}", _status(inc.get("status"))]
+        if wide:
+            cells.append(inc.get("assignee") or "-")
+        table.add_row(*_cells(*cells, inc.get("title") or ""))
     return table
 
 
 def alerts_table(alerts: list[dict[str, Any]]) -> Table:
     table = _table(f"{len(alerts)} alert(s)", [
-        ("alert", 12, "left"), ("last seen (UTC)", 10, "left"), ("agent", 7, "left"), ("severity", 8, "left"),
-        ("risk", 4, "right"), ("count", 5, "right"), ("triage", 6, "left"), ("title", 8, "left"),
+        ("alert", 12, "left"), ("last seen", 11, "left"), ("agent", 12, "left"), ("severity", 8, "left"),
+        ("risk", 4, "right"), ("count", 5, "right"), ("triage", 6, "left"), ("title", 14, "left"),
     ])
     for a in alerts:
         table.add_row(*_cells(
-            str(a.get("alert_id"))[:12], _short_time(a.get("last_seen"))[:16], a.get("agent_id"),
+            str(a.get("alert_id"))[:12], _short_time(a.get("last_seen"))[5:16], a.get("agent_id"),
             _sev(a.get("severity")), f"{alert_risk(a):.0f}", a.get("count", ""), _status(a.get("triage_status")),
             a.get("title") or "",
         ))

@@ -11,8 +11,10 @@ the alerts, the chain verification result and the CC7 mapping. :func:`write_repo
 - ``html``: one self-contained file (inline CSS and SVG charts drawn here, no JavaScript, no
   external resources) with print styles, so it can be archived or printed as it is.
 
-Definitions: *time to detect* is from an incident's first evidence event to the incident opening
-(the alert); *time to contain* from opening to the first isolation acknowledged as applied;
+Definitions: *time to detect* is from an incident's first evidence event to the event that opened
+it (both event time, so live runs, replays and the demo's accelerated clock measure the same
+thing; the pipeline's own latency, milliseconds, is measured by ``bench.latency``); *time to
+contain* from opening to the first isolation acknowledged as applied;
 *acknowledgement time* from a command's issue to the enforcement point's ``applied`` ack. Events
 processed come from the run figures the worker and replay record per day (fleet-wide: the agent
 filter does not apply to them). Nothing here reads the wall clock: the caller passes
@@ -107,7 +109,7 @@ def build_report(store: IncidentStore, flt: ExportFilter, *, generated_at: float
     acks: Counter[str] = Counter()
     analysts: Counter[str] = Counter()
     for inc in incidents:
-        d = _between(inc.get("first_event_at"), inc.get("opened_at"))
+        d = _between(inc.get("first_event_at"), inc.get("detected_at") or inc.get("opened_at"))
         if d is not None:
             detect.append(d)
         c = _between(inc.get("opened_at"), inc.get("contained_at"))

@@ -203,7 +203,7 @@ def merge_headers(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str,
     if _sev_rank(incoming.get("severity")) > _sev_rank(stored.get("severity")):
         out["severity"] = incoming["severity"]
     out["peak_risk"] = max(_number(stored.get("peak_risk")) or 0, _number(incoming.get("peak_risk")) or 0)
-    for key in ("opened_at", "first_event_at", "triaged_at", "contained_at"):
+    for key in ("opened_at", "first_event_at", "detected_at", "triaged_at", "contained_at"):
         out[key] = _earliest(stored.get(key), incoming.get(key))
     if _later(stored.get("updated_at"), incoming.get("updated_at")):
         out["updated_at"] = incoming["updated_at"]
@@ -298,6 +298,7 @@ def new_header(
     *,
     opened_at: str,
     first_event_at: str | None,
+    detected_at: str | None = None,
     owner: str | None = None,
     enforcement_point: str | None = None,
     environment: str | None = None,
@@ -321,6 +322,7 @@ def new_header(
         "resolved_by": None,
         "opened_at": opened_at,
         "first_event_at": first_event_at or opened_at,
+        "detected_at": detected_at or first_event_at or opened_at,
         "triaged_at": None,
         "contained_at": None,
         "resolved_at": None,
@@ -562,10 +564,12 @@ class IncidentTracker:
         data = event.data if event is not None else {}
         now = iso_time(self.clock())
         first_ts = parse_time(value.get("first_seen")) or (event.ts if event is not None else None)
+        detected_ts = event.ts if event is not None else parse_time(value.get("last_seen"))
         h = new_header(
             str(named), agent_id,
             opened_at=now,
             first_event_at=iso_time(first_ts) if first_ts is not None else None,
+            detected_at=iso_time(detected_ts) if detected_ts is not None else None,
             owner=value.get("owner") or data.get("owner"),
             enforcement_point=value.get("enforcement_point") or data.get("enforcement_point"),
             environment=value.get("environment") or data.get("environment"),

@@ -42,7 +42,8 @@ LABELS = {
 }
 BINS = 50
 UNIFORM = 1.0 / 48.0  # an hour bin's share of a flat week
-QUANT = 20.0
+STEPS = 10  # grid steps per unit: features are quantised to 1/STEPS
+QUANT = float(STEPS)
 HIST_MAX = 100_000.0
 
 
@@ -123,7 +124,7 @@ class MultivariateBaseline:
         self.seed = seed
 
     def vector(self, o: Obs) -> tuple[int, ...]:
-        """The features in :data:`FEATURES` order, quantised to a 1/20 grid and kept as grid
+        """The features in :data:`FEATURES` order, quantised to a 1/10 grid and kept as grid
         steps (ints): the HST only resolves a few levels per feature anyway, and a quantised
         vector makes its score cacheable (see ``_score``). :func:`as_dict` gives the 0-1 values.
 
@@ -139,8 +140,8 @@ class MultivariateBaseline:
         z = o.vol_z
         t = 1.0 - share / UNIFORM
         return (
-            (20 if lb >= 25.0 else round(lb / 25.0 * q)) if lb else 0,
-            20 if f.denied else 0,
+            (STEPS if lb >= 25.0 else round(lb / 25.0 * q)) if lb else 0,
+            STEPS if f.denied else 0,
             round(o.novel * q),
             round(x / (x + 4.0) * q),
             round((1.0 - o.seq_p) * q),
@@ -212,9 +213,15 @@ class MultivariateBaseline:
         if raw is not None:  # calibration: every learned score (the tail is a 1-in-3,000 event)
             hist = role.hst_hist
             hist[min(BINS - 1, int(raw * BINS))] += 1.0
-            if sum(hist) > HIST_MAX:  # keep recent behaviour weighing more
-                for i in range(BINS):
-                    hist[i] *= 0.5
+            # a running total says when to look; the decision is taken on the exact sum, so a
+            # restored profile (total recomputed) decides exactly as the one that kept running
+            role.hst_total += 1.0
+            if role.hst_total > HIST_MAX - 64.0:
+                total = role.hst_total = sum(hist)
+                if total > HIST_MAX:  # keep recent behaviour weighing more
+                    for i in range(BINS):
+                        hist[i] *= 0.5
+                    role.hst_total = sum(hist)
         # the model itself learns from a deterministic 1-in-N sample of the role's learned events
         # (by the role's event counter): an unbiased sample of what is normal for the role, at
         # 1/N of the cost; its reference window then spans N x window events

@@ -32,6 +32,22 @@ def _pair_key(prev: str, cur: str) -> int:
     return h64("\x02" + prev + "\x00" + cur)
 
 
+_KEYS: dict[tuple[str, str], tuple[int, int]] = {}
+
+
+def _keys(prev: str, cur: str) -> tuple[int, int]:
+    """``(_from_key(prev), _pair_key(prev, cur))``, memoised: symbols are few and their string
+    hashes are cached, so this is one dict lookup instead of two concatenations and lookups."""
+    k = (prev, cur)
+    v = _KEYS.get(k)
+    if v is None:
+        v = (_from_key(prev), _pair_key(prev, cur))
+        if len(_KEYS) >= 16384:  # bounded: symbols are attacker-controlled
+            _KEYS.clear()
+        _KEYS[k] = v
+    return v
+
+
 def _count(meta: int) -> int:
     return 0 if meta < 0 else meta & 0xFFFF
 
@@ -59,7 +75,7 @@ class SequenceBaseline:
         o.seq_prev = prev
         if st is None:
             return []
-        kf, kp = _from_key(prev), _pair_key(prev, cur)
+        kf, kp = _keys(prev, cur)
         lookup = st.trans.lookup
         mf, i_f = lookup(kf)
         mp, i_p = lookup(kp)

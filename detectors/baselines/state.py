@@ -147,6 +147,7 @@ class RoleProfile:
         "hst",
         "hst_cache",
         "hst_hist",
+        "hst_total",
         "items",
         "n",
         "name",
@@ -167,6 +168,7 @@ class RoleProfile:
         self.vr = EW()
         self.hst: Any = None  # river HalfSpaceTrees, built on first use (multivariate.py)
         self.hst_hist = array("d", bytes(8 * 50))  # calibration: histogram of learned scores
+        self.hst_total = 0.0  # not state: about sum(hst_hist), kept as it changes (multivariate)
         self.hst_cache: dict[
             tuple[float, ...], float
         ] = {}  # not state: scores until the next pivot
@@ -209,6 +211,7 @@ class RoleProfile:
         p.vr = EW.from_json(blob["vr"])
         p.hst = hst_from_json(blob["hst"]) if blob.get("hst") is not None else None
         p.hst_hist = arr_from_b64("d", blob["hh"])
+        p.hst_total = sum(p.hst_hist)
         if len(p.hours) != HOUR_BINS or len(p.hst_hist) != 50:
             raise ValueError("corrupt role profile")
         return p

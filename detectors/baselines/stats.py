@@ -27,9 +27,12 @@ from array import array
 from bisect import bisect_left
 from typing import Any
 
+import numpy as np
+
 __all__ = ["EW", "CountMin", "ItemTable", "arr_from_b64", "arr_to_b64", "h64"]
 
 _LITTLE = sys.byteorder == "little"
+_META_DTYPE = np.dtype(f"=u{array('I').itemsize}")  # ItemTable.meta, native byte order
 _HCACHE: dict[str, int] = {}
 _HCACHE_MAX = 65536
 
@@ -127,6 +130,13 @@ class EW:
         return EW(self.m, self.v, min(self.w, max_weight), self.t)
 
 
+def _argmin(a: array) -> int:
+    """Index of the first smallest element, as ``a.index(min(a))``: numpy reads the array's
+    buffer in place (~1 µs for 256 entries, where ``min`` boxes every element: ~15 µs). The view
+    is dropped before returning, so the array can be resized again."""
+    return int(np.frombuffer(a, dtype=_META_DTYPE).argmin())
+
+
 class ItemTable:
     """A bounded set of 64-bit keys, each with (last-seen day, saturating count).
 
@@ -164,7 +174,9 @@ class ItemTable:
         evicted since): ``touch`` without searching again."""
         meta = self.meta
         old = meta[i]
-        meta[i] = (max(day, old >> 16) << 16) | min(0xFFFF, (old & 0xFFFF) + 1)
+        last = old >> 16
+        count = (old & 0xFFFF) + 1
+        meta[i] = ((day if day > last else last) << 16) | (count if count < 0xFFFF else 0xFFFF)
 
     def touch(self, key: int, day: int, cap: int, add: int = 1) -> bool:
         """Record a use of ``key`` on ``day``; returns True if the key was not present."""
@@ -177,7 +189,7 @@ class ItemTable:
             return False
         if len(keys) >= cap:
             meta = self.meta
-            j = meta.index(min(meta))  # oldest day, then fewest uses (C-speed scans)
+            j = _argmin(meta)  # oldest day, then fewest uses
             del keys[j]
             del meta[j]
             if j < i:
@@ -220,13 +232,21 @@ class CountMin:
 
     def add(self, key: int, n: int = 1) -> None:
         rows, mask, width = self.rows, self.mask, self.width
+        i = key & mask
         for r in range(self.depth):
-            i = r * width + ((key >> (16 * r)) & mask)
-            rows[i] = min(0xFFFFFFFF, rows[i] + n)
+            v = rows[i] + n
+            rows[i] = v if v < 0xFFFFFFFF else 0xFFFFFFFF
+            key >>= 16
+            i = (r + 1) * width + (key & mask)
 
     def get(self, key: int) -> int:
         rows, mask, width = self.rows, self.mask, self.width
-        return min(rows[r * width + ((key >> (16 * r)) & mask)] for r in range(self.depth))
+        best = rows[key & mask]
+        for r in range(1, self.depth):
+            v = rows[r * width + ((key >> (16 * r)) & mask)]
+            if v < best:
+                best = v
+        return best
 
     def merge_max(self, other: CountMin) -> None:
         """Element-wise max: idempotent, so merging the same snapshot twice cannot double count."""

@@ -345,6 +345,14 @@ class Responder:
                 agent_risk = min(100, int(lad.get("risk_since_release", 0)) + event_score)
                 lad["risk_since_release"] = agent_risk
         target, why = target_rung(enf.triggers, agent_risk=agent_risk, event_score=event_score, findings=findings)
+        if target is not None and rung_index(target) > rung_index(enf.uncorroborated_max_rung):
+            # Behavioural anomalies alone hold actions for a human; revoking or isolating needs a
+            # rule or policy finding of this agent in the risk window to corroborate them.
+            sources = {f.detector for f in findings} | {str(fa.get("source", "")) for fa in ra.agent_factors}
+            corroborating = enf.corroborating_detectors
+            if not any(src == d or src.startswith(d + ".") for src in sources for d in corroborating):
+                target = enf.uncorroborated_max_rung
+                why += f"; capped at {target}: no {'/'.join(corroborating)} finding corroborates it"
         current = lad.get("rung") if lad.get("mode") == mode else None
         if target is None or rung_index(target) <= rung_index(current):
             return [], []

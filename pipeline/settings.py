@@ -304,6 +304,10 @@ class EnforcementSettings(_Section):
         default_factory=lambda: {"require_approval": 4 * 3600, "step_down": 4 * 3600,
                                  "revoke_tokens": 8 * 3600, "isolate": 8 * 3600, "release": 3600}
     )
+    #: the highest rung that findings of other detectors (behavioural baselines) can reach alone;
+    #: higher rungs need a finding of a corroborating detector in the agent's risk window
+    uncorroborated_max_rung: Literal["require_approval", "step_down", "revoke_tokens", "isolate"] = "require_approval"
+    corroborating_detectors: list[str] = Field(default_factory=lambda: ["rules", "policy"])
     #: agents (exact ids or "prefix*") never given automated commands; they get alerts only
     never_isolate: list[str] = Field(default_factory=list)
     #: fleet-wide cap on automated commands at or above blast_radius_min_rung per minute

@@ -310,3 +310,17 @@ def test_responder_without_key_refuses_to_start_unless_replay(tmp_path) -> None:
     with pytest.raises(KeyFileError):
         Responder(s, lambda: T0)
     assert Responder(s, lambda: T0, replay=True).signer.is_dev
+
+
+def test_baseline_anomalies_alone_only_hold_actions_for_approval() -> None:
+    """Rungs above require_approval need a rule or policy finding to corroborate the anomaly."""
+    h = Harness()
+    actions = []
+    for i in range(8):  # baseline findings only: agent risk climbs well past isolate's threshold
+        out = h.send(event(i, ts=T0 + i), [finding(f"novelty-{i}", "high", 40, detector="baseline.novelty")])
+        actions += [c["action"] for c in h.commands(out)]
+    assert actions == ["require_approval"]
+    assert h.resp.agent_isolated("agent-1") == "require_approval"
+    # one rule finding corroborates: the ladder climbs on
+    out = h.send(event(20, ts=T0 + 20), [finding("destructive.rm_rf_root", "critical", 90)])
+    assert [c["action"] for c in h.commands(out)][-1] == "isolate"

@@ -109,6 +109,9 @@ class BaselineDetector:
         self._scorers = [(p.score, p.name in self._reporting) for p in self._parts]
         self._learners = [p.learn for p in self._parts]
         self._observers = [p.observe for p in self._parts if hasattr(p, "observe")]
+        self._enabled = s.enabled
+        self._warm_events = s.warmup_events
+        self._warm_secs = s.warmup_hours * 3600.0
         self._agents: dict[str, AgentState] = {}
         self._dirty: set[str] = set()
         self._shared = SharedState(s.max_roles)
@@ -117,8 +120,7 @@ class BaselineDetector:
         self.corrupt_blobs = 0
 
     # ------------------------------------------------------------------ detection
-    def _obs(self, event: Event) -> Obs:
-        agent_id = event.agent_id
+    def _obs(self, event: Event, agent_id: str) -> Obs:
         st = self._agents.get(agent_id)
         # what scoring saw: learn_one of the same event reuses it only if nothing changed since
         stamp = (agent_id, id(st), st.n, st.last_ts, st.mcount) if st is not None else agent_id
@@ -128,14 +130,20 @@ class BaselineDetector:
             obs: Obs = cached[1]
             return obs
         data = event.data
-        role_name = st.role if st is not None else str(data.get("agent_role") or "(none)")[:128]
         shared = self._shared
-        mature = st is not None and self._is_mature(st)
-        o = Obs(event, extract(data, event.ts), st, shared.role(role_name), shared.fleet, mature)
-        findings: list[Finding] = []
+        if st is None:
+            mature = False
+            role = shared.role(str(data.get("agent_role") or "(none)")[:128])
+        else:
+            mature = st.n >= self._warm_events and (st.last_ts - st.first_ts) >= self._warm_secs
+            role = shared.role(st.role)
+        o = Obs(event, extract(data, event.ts), st, role, shared.fleet, mature)
+        findings: list[Finding] | None = None
         for score, reporting in self._scorers:
             found = score(o)
             if found and reporting:
+                if findings is None:
+                    findings = []
                 findings.extend(found)
         if mature and findings:
             findings.sort(key=lambda fi: -fi.score)
@@ -144,14 +152,13 @@ class BaselineDetector:
         return o
 
     def _is_mature(self, st: AgentState) -> bool:
-        s = self.settings
-        return st.n >= s.warmup_events and (st.last_ts - st.first_ts) >= s.warmup_hours * 3600.0
+        return st.n >= self._warm_events and (st.last_ts - st.first_ts) >= self._warm_secs
 
     def score_one(self, event: Event) -> list[Finding]:
         """Findings of every enabled baseline for ``event``; no state changes."""
-        if not self.settings.enabled:
+        if not self._enabled:
             return []
-        return list(self._obs(event).findings)
+        return list(self._obs(event, event.agent_id).findings)
 
     def _state_for(self, event: Event) -> AgentState:
         agent_id = event.agent_id
@@ -168,11 +175,12 @@ class BaselineDetector:
 
     def learn_one(self, event: Event) -> None:
         """Teach the agent's baseline (and its role's profile) that ``event`` is normal."""
-        if not self.settings.enabled:
+        if not self._enabled:
             return
-        if event.agent_id not in self._agents:
+        agent_id = event.agent_id
+        if agent_id not in self._agents:
             self._state_for(event)  # then judged against the fresh (role-seeded) state
-        o = self._obs(event)
+        o = self._obs(event, agent_id)
         st = o.st
         assert st is not None
         for learn in self._learners:
@@ -185,7 +193,7 @@ class BaselineDetector:
             st.first_ts = ts
         o.role.n += 1
         self._shared.fleet.n += 1
-        self._dirty.add(event.agent_id)
+        self._dirty.add(agent_id)
         self._shared_dirty = True
         del event.derived[_CACHE]
 
@@ -197,7 +205,7 @@ class BaselineDetector:
         st = self._agents.get(event.agent_id)
         if st is None:
             return  # nothing learned yet: nothing to keep consistent
-        o = self._obs(event)
+        o = self._obs(event, event.agent_id)
         for observe in self._observers:
             observe(o)
         if event.ts > st.last_ts:

@@ -135,7 +135,7 @@ class MultivariateBaseline:
         f = o.f
         q = QUANT
         lb = f.log_bytes
-        share = hour_share(st.hours, f.hour_bin)
+        share = hour_share(st.hours, f.hour_bin, st.hours_total)
         x = o.count / (st.rate.m + 1.0)
         z = o.vol_z
         t = 1.0 - share / UNIFORM

@@ -17,6 +17,8 @@ table is bounded (``max_items_per_agent``, least recently used evicted).
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from detectors.base import Finding
 from detectors.baselines.common import Obs, fmt_pct, fmt_span, make_finding
 from detectors.baselines.features import CAT_INDEX, CATEGORY_LABEL, DESTINATIONS
@@ -75,12 +77,18 @@ class NoveltyBaseline:
         day = o.f.day
         memory = self.memory_days
         mature = o.mature
-        lookup = st.items.lookup
+        table_keys = st.items.keys  # ItemTable.lookup, inlined: the hot loop of the baselines
+        table_meta = st.items.meta
+        size = len(table_keys)
         cands: list[tuple[float, int, Finding]] | None = None
         total = 0.0
         for idx, (cat, value) in enumerate(o.f.items):
-            key = h64(cat + "\x00" + value)  # item_key(cat, value), inlined: once per item
-            meta, i = lookup(key)
+            key = h64(cat + "\x00" + value)  # item_key(cat, value), inlined
+            i = bisect_left(table_keys, key)
+            if i < size and table_keys[i] == key:
+                meta = table_meta[i]
+            else:
+                meta = i = -1
             novel = meta == -1 or (day - (meta >> 16)) > memory
             keys.append((key, meta, novel, i))
             if not novel or not mature:
@@ -153,6 +161,7 @@ class NoveltyBaseline:
         assert st is not None
         day = o.f.day
         table = st.items
+        table_meta = table.meta
         seen = novel_cats = 0  # bit per category index
         moved = False  # an insert or eviction happened: indexes from scoring are stale
         for (cat, _value), (key, _meta, novel, i) in zip(o.f.items, o.item_keys, strict=True):
@@ -160,8 +169,13 @@ class NoveltyBaseline:
             seen |= bit
             if novel:
                 novel_cats |= bit
-            if i >= 0 and not moved:
-                table.bump(i, day)
+            if i >= 0 and not moved:  # ItemTable.bump, inlined
+                old = table_meta[i]
+                last = old >> 16
+                count = (old & 0xFFFF) + 1
+                table_meta[i] = ((day if day > last else last) << 16) | (
+                    count if count < 0xFFFF else 0xFFFF
+                )
             elif table.touch(key, day, self.max_items):
                 # a new (or evicted and re-learned) item for this agent: one more agent using it
                 moved = True

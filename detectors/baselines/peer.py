@@ -107,8 +107,8 @@ class PeerBaseline:
                     best = (strength, "rate", reason, ctx)
 
         if f.hour_index != st.last_hour:
-            share = hour_share(role.hours, f.hour_bin)
-            if share < self.min_share and sum(role.hours) >= 200:
+            share = hour_share(role.hours, f.hour_bin, role.hours_total)
+            if share < self.min_share and role.hours_total >= 200:
                 strength = 0.5 + 0.3 * (1.0 - share / self.min_share)
                 reason = (
                     f"activity at {f.hour_bin % 24:02d}:00 UTC; only {fmt_pct(share)} of the activity of agents "

@@ -11,6 +11,8 @@ is scaled by ``(1 - r)^3`` with ``r`` the agent's rate of never-seen transitions
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from detectors.base import Finding
 from detectors.baselines.common import Obs, make_finding
 from detectors.baselines.stats import h64
@@ -76,9 +78,19 @@ class SequenceBaseline:
         if st is None:
             return []
         kf, kp = _keys(prev, cur)
-        lookup = st.trans.lookup
-        mf, i_f = lookup(kf)
-        mp, i_p = lookup(kp)
+        keys = st.trans.keys  # ItemTable.lookup, inlined
+        meta = st.trans.meta
+        size = len(keys)
+        i_f = bisect_left(keys, kf)
+        if i_f < size and keys[i_f] == kf:
+            mf = meta[i_f]
+        else:
+            mf = i_f = -1
+        i_p = bisect_left(keys, kp)
+        if i_p < size and keys[i_p] == kp:
+            mp = meta[i_p]
+        else:
+            mp = i_p = -1
         o.seq_from = (kf, mf, i_f)
         o.seq_pair = (kp, mp, i_p)
         cp = 0 if mf < 0 else mf & 0xFFFF

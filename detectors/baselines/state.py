@@ -34,6 +34,7 @@ class AgentState:
         "first_ts",
         "hours",
         "hours_day",
+        "hours_total",
         "items",
         "last_hour",
         "last_ts",
@@ -61,6 +62,7 @@ class AgentState:
         self.mcount = 0  # actions in that minute so far
         self.hours = array("f", bytes(4 * HOUR_BINS))  # decayed activity per hour bin
         self.hours_day = 0  # day of the last decay of ``hours``
+        self.hours_total = 0.0  # the profile's total, kept as it changes (not summed per event)
         self.last_hour = -1  # hour index of the last event
         self.vb = EW()  # log1p(bytes_out)
         self.vr = EW()  # log1p(rows)
@@ -84,6 +86,7 @@ class AgentState:
             if total > 0:
                 scale = prior_weight / total
                 st.hours = array("f", (h * scale for h in profile.hours))
+                st.hours_total = sum(st.hours)
             st.hours_day = profile.hours_day
         return st
 
@@ -99,6 +102,7 @@ class AgentState:
             "mc": self.mcount,
             "hrs": arr_to_b64(self.hours),
             "hd": self.hours_day,
+            "ht": self.hours_total,
             "lh": self.last_hour,
             "vb": self.vb.to_json(),
             "vr": self.vr.to_json(),
@@ -123,6 +127,7 @@ class AgentState:
         st.mcount = int(blob["mc"])
         st.hours = arr_from_b64("f", blob["hrs"])
         st.hours_day = int(blob["hd"])
+        st.hours_total = float(blob["ht"]) if "ht" in blob else sum(st.hours)
         st.last_hour = int(blob["lh"])
         st.vb = EW.from_json(blob["vb"])
         st.vr = EW.from_json(blob["vr"])
@@ -144,6 +149,7 @@ class RoleProfile:
         "agents",
         "hours",
         "hours_day",
+        "hours_total",
         "hst",
         "hst_cache",
         "hst_hist",
@@ -164,6 +170,7 @@ class RoleProfile:
         self.rate = EW()
         self.hours = array("d", bytes(8 * HOUR_BINS))
         self.hours_day = 0
+        self.hours_total = 0.0
         self.vb = EW()
         self.vr = EW()
         self.hst: Any = None  # river HalfSpaceTrees, built on first use (multivariate.py)
@@ -189,6 +196,7 @@ class RoleProfile:
             "rate": self.rate.to_json(),
             "hrs": arr_to_b64(self.hours),
             "hd": self.hours_day,
+            "ht": self.hours_total,
             "vb": self.vb.to_json(),
             "vr": self.vr.to_json(),
             "hst": hst_to_json(self.hst) if self.hst is not None else None,
@@ -207,6 +215,7 @@ class RoleProfile:
         p.rate = EW.from_json(blob["rate"])
         p.hours = arr_from_b64("d", blob["hrs"])
         p.hours_day = int(blob["hd"])
+        p.hours_total = float(blob["ht"]) if "ht" in blob else sum(p.hours)
         p.vb = EW.from_json(blob["vb"])
         p.vr = EW.from_json(blob["vr"])
         p.hst = hst_from_json(blob["hst"]) if blob.get("hst") is not None else None

@@ -9,6 +9,8 @@ night of activity gives one time finding, not one per action.
 
 from __future__ import annotations
 
+from typing import Any
+
 from detectors.base import Finding
 from detectors.baselines.common import Obs, fmt_pct, make_finding
 
@@ -18,21 +20,16 @@ MIN_MASS = 20.0  # decayed events of history before the time baseline speaks
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-def hour_share(hours: object, b: int) -> float:
-    """Smoothed share of activity at bin ``b`` (0-47) in the profile ``hours`` (48 floats)."""
-    h = hours  # array of 48
-    total = sum(h)  # type: ignore[call-overload]
+def hour_share(hours: Any, b: int, total: float) -> float:
+    """Smoothed share of activity at bin ``b`` (0-47) in the profile ``hours`` (48 floats)
+    whose total is ``total`` (kept with the profile: summing 48 floats per event is not free)."""
     if total <= 0.0:
         return 1.0
+    h = hours
     base = 24 if b >= 24 else 0
     hr = b - base
-    other = 24 - base
-    s = (
-        h[b]  # type: ignore[index]
-        + 0.5 * (h[base + (hr - 1) % 24] + h[base + (hr + 1) % 24])  # type: ignore[index]
-        + 0.25 * h[other + hr]  # type: ignore[index]
-    )
-    return s / (2.25 * total)
+    s = h[b] + 0.5 * (h[base + (hr - 1) % 24] + h[base + (hr + 1) % 24]) + 0.25 * h[24 - base + hr]
+    return float(s / (2.25 * total))
 
 
 def usual_hours(hours: object) -> str:
@@ -60,8 +57,8 @@ class TimeBaseline:
         # one finding per clock hour: only the agent's first event in the hour is judged
         if st is None or not o.mature or o.f.hour_index == st.last_hour:
             return []
-        share = hour_share(st.hours, o.f.hour_bin)
-        if share >= self.min_share or sum(st.hours) < MIN_MASS:
+        share = hour_share(st.hours, o.f.hour_bin, st.hours_total)
+        if share >= self.min_share or st.hours_total < MIN_MASS:
             return []
         strength = 0.55 + 0.35 * (1.0 - share / self.min_share)
         hour = o.f.hour_bin % 24
@@ -79,14 +76,14 @@ class TimeBaseline:
         }
         return [make_finding("time", "unusual_hour", strength, reason, ctx)]
 
-    def _decay_to(self, hours: object, last_day: int, day: int) -> int:
-        if day > last_day:
-            factor = 0.5 ** ((day - last_day) / self.half_life_days)
-            h = hours
-            for i in range(48):
-                h[i] *= factor  # type: ignore[index]
-            return day
-        return last_day
+    def _decay(self, hours: Any, last_day: int, day: int) -> float:
+        """Decay the profile by the days since ``last_day`` (lazily: on the first event of a
+        day); returns the new total."""
+        factor = 0.5 ** ((day - last_day) / self.half_life_days)
+        h = hours
+        for i in range(48):
+            h[i] *= factor
+        return float(sum(h))
 
     def observe(self, o: Obs) -> None:
         st = o.st
@@ -98,9 +95,18 @@ class TimeBaseline:
         st = o.st
         assert st is not None
         f = o.f
-        st.hours_day = self._decay_to(st.hours, st.hours_day, f.day)
-        st.hours[f.hour_bin] += 1.0
+        day = f.day
+        b = f.hour_bin
+        if day > st.hours_day:
+            st.hours_total = self._decay(st.hours, st.hours_day, day)
+            st.hours_day = day
+        st.hours[b] += 1.0
+        st.hours_total += 1.0
         role = o.role
-        role.hours_day = self._decay_to(role.hours, role.hours_day, f.day)
-        role.hours[f.hour_bin] += 1.0
-        self.observe(o)
+        if day > role.hours_day:
+            role.hours_total = self._decay(role.hours, role.hours_day, day)
+            role.hours_day = day
+        role.hours[b] += 1.0
+        role.hours_total += 1.0
+        if f.hour_index > st.last_hour:
+            st.last_hour = f.hour_index

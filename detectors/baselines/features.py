@@ -352,7 +352,7 @@ def _base_items(kind: str, symbol: str, command: str, target: str) -> tuple[tupl
             tables.append(_clean(target, 128))
         _sql_tables(command, tables)
         for t in tables:
-            items.append(("table", t))
+            items.append(("table", instance_shape(t)))
     elif kind == "file" and target:
         prefix = _path_prefix(target)
         if prefix:
@@ -370,8 +370,34 @@ def _base_items(kind: str, symbol: str, command: str, target: str) -> tuple[tupl
             _url_hosts(command, hosts, 3)
         for h in hosts:
             if h:
-                items.append(("host", h))
+                items.append(("host", instance_shape(h) if not _is_ip(h) else h))
     return tuple(items)
+
+
+def instance_shape(name: str) -> str:
+    """A name with its instance parts folded: every ``.``/``-``/``_``-separated token that holds
+    a digit becomes ``#``. ``orders-05.eu.internal`` and ``orders-12.eu.internal`` are the same
+    service (a new replica is not new behaviour); ``tmp_sales_80f7`` is the same scratch table as
+    ``tmp_sales_a3c1``. Linear, no regex.
+
+    >>> instance_shape("orders-05.eu.internal"), instance_shape("tmp_inventory_levels_80f7")
+    ('orders-#.eu.internal', 'tmp_inventory_levels_#')
+    """
+    if not any("0" <= ch <= "9" for ch in name):
+        return name
+    out: list[str] = []
+    token: list[str] = []
+    digit = False
+    for ch in name:
+        if ch in ".-_":
+            out.append("#" if digit else "".join(token))
+            out.append(ch)
+            token, digit = [], False
+        else:
+            token.append(ch)
+            digit = digit or "0" <= ch <= "9"
+    out.append("#" if digit else "".join(token))
+    return "".join(out)
 
 
 #: (kind, symbol, command, target) -> base items. Agents repeat themselves ("git status",

@@ -192,7 +192,7 @@ class BaselineSettings(_Section):
     time_min_share: float = Field(0.003, gt=0, lt=1)
     #: sequence: fire on an unseen transition with smoothed probability below this
     sequence_max_prob: float = Field(0.02, gt=0, lt=1)
-    sequence_min_from: int = Field(40, ge=1)
+    sequence_min_from: int = Field(150, ge=1)
     sequence_min_score: float = Field(0.4, ge=0, le=1)
     #: volume: z-score (log space), ratio to typical and absolute floors
     volume_z: float = Field(5.0, gt=0)

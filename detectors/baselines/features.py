@@ -352,7 +352,8 @@ def _base_items(kind: str, symbol: str, command: str, target: str) -> tuple[tupl
             tables.append(_clean(target, 128))
         _sql_tables(command, tables)
         for t in tables:
-            items.append(("table", instance_shape(t)))
+            if not t.startswith(("tmp", "temp")):  # session scratch tables are made anew each time
+                items.append(("table", instance_shape(t)))
     elif kind == "file" and target:
         prefix = _path_prefix(target)
         if prefix:
@@ -365,13 +366,21 @@ def _base_items(kind: str, symbol: str, command: str, target: str) -> tuple[tupl
             if "://" in target:
                 _url_hosts(target, hosts, 1)
             elif host_kind and " " not in target and "/" not in target and "." in target:
-                hosts.append(target.strip().lower().split(":", 1)[0].rsplit("@", 1)[-1][:253])
+                name = target.strip().lower().split(":", 1)[0].rsplit("@", 1)[-1][:253]
+                if _hostname_like(name):  # not `module.alb_gateway`, `db.schema_table`, ...
+                    hosts.append(name)
         if host_kind and "://" in command:
             _url_hosts(command, hosts, 3)
         for h in hosts:
             if h:
                 items.append(("host", instance_shape(h) if not _is_ip(h) else h))
     return tuple(items)
+
+
+def _hostname_like(name: str) -> bool:
+    """DNS host names hold letters, digits, hyphens and dots only (RFC 1123): a dotted target
+    with an underscore or other characters (a Terraform address, a schema.table) is no host."""
+    return all(ch.isascii() and (ch.isalnum() or ch in ".-") for ch in name) and not name.startswith("module.")
 
 
 def instance_shape(name: str) -> str:

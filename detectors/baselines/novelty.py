@@ -12,7 +12,9 @@ The strength of a first use is ``weight(category) * rarity * habit``:
   surprising when it writes to one more; a finance agent that always pays the same five accounts is.
 
 An item unused for ``novelty_memory_days`` counts as new again (forgetting). The per-agent item
-table is bounded (``max_items_per_agent``, least recently used evicted).
+table is bounded (``max_items_per_agent``, least recently used evicted, then the one used on the
+fewest days). It records (last day used, days used) per item, so learning a known item writes
+only on its first use of a day: the common event costs one lookup per item, no update.
 """
 
 from __future__ import annotations
@@ -164,19 +166,18 @@ class NoveltyBaseline:
         table_meta = table.meta
         seen = novel_cats = 0  # bit per category index
         moved = False  # an insert or eviction happened: indexes from scoring are stale
-        for (cat, _value), (key, _meta, novel, i) in zip(o.f.items, o.item_keys, strict=True):
+        for (cat, _value), (key, meta, novel, i) in zip(o.f.items, o.item_keys, strict=True):
             bit = 1 << CAT_INDEX[cat]
             seen |= bit
             if novel:
                 novel_cats |= bit
-            if i >= 0 and not moved:  # ItemTable.bump, inlined
-                old = table_meta[i]
-                last = old >> 16
-                count = (old & 0xFFFF) + 1
-                table_meta[i] = ((day if day > last else last) << 16) | (
-                    count if count < 0xFFFF else 0xFFFF
-                )
-            elif table.touch(key, day, self.max_items):
+            if i >= 0 and not moved:
+                # a known item: its meta is (last day, days used), so only the first use of a
+                # day writes anything (the count only orders evictions: fewest days go first)
+                if (meta >> 16) < day:
+                    count = (meta & 0xFFFF) + 1
+                    table_meta[i] = (day << 16) | (count if count < 0xFFFF else 0xFFFF)
+            elif table.touch(key, day, self.max_items, per_day=True):
                 # a new (or evicted and re-learned) item for this agent: one more agent using it
                 moved = True
                 o.role.items.add(key)

@@ -178,12 +178,15 @@ class ItemTable:
         count = (old & 0xFFFF) + 1
         meta[i] = ((day if day > last else last) << 16) | (count if count < 0xFFFF else 0xFFFF)
 
-    def touch(self, key: int, day: int, cap: int, add: int = 1) -> bool:
-        """Record a use of ``key`` on ``day``; returns True if the key was not present."""
+    def touch(self, key: int, day: int, cap: int, add: int = 1, per_day: bool = False) -> bool:
+        """Record a use of ``key`` on ``day``; returns True if the key was not present.
+        ``per_day``: the count is of days used (only the first use of a day counts)."""
         keys = self.keys
         i = bisect_left(keys, key)
         if i < len(keys) and keys[i] == key:
             old = self.meta[i]
+            if per_day and (old >> 16) >= day:
+                return False
             count = min(0xFFFF, (old & 0xFFFF) + add)
             self.meta[i] = (max(day, old >> 16) << 16) | count
             return False

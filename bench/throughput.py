@@ -246,7 +246,7 @@ def attribute(events: list[bytes]) -> dict[str, float]:
         orjson.dumps(o.value)
     out["encode_outputs"] = (time.process_time() - t) / len(sample) * 1e6
     known = out["decode_validate"] + sum(v for k, v in out.items() if k.startswith("detector_"))
-    out["risk_response_incidents_state"] = max(0.0, out["processor_total"] - known)
+    out["rest_risk_response_incidents_enrich_state"] = max(0.0, out["processor_total"] - known)
     return {k: round(v, 1) for k, v in out.items()}
 
 

@@ -31,7 +31,7 @@ CHECKPOINT_KEY = b"__checkpoint__"
 #: table key of the baselines' role and fleet statistics
 SHARED_KEY = b"__shared__"
 #: events processed between chances to send isolation commands early
-URGENT_CHUNK = 128
+URGENT_CHUNK = 32
 
 
 class ProcessStage:

@@ -275,6 +275,19 @@ def _arg_value(kc: str, value: str, items: list[tuple[str, str]]) -> None:
     has_url = "://" in value
     if not (kc or has_at or has_url or (len(value) >= 15 and value[:2].isalpha())):
         return  # the common case: an id, a body, a number as text
+    if not (kc or has_at or has_url):
+        # only an IBAN could match (a subject, a note): it has digits at [2:4]. When the first
+        # four characters are plain ASCII, not space or quote, they are those of the cleaned
+        # text, so this says "no IBAN" without cleaning the whole value
+        head = value[:4]
+        if (
+            head.isascii()
+            and " " not in head
+            and not head[2:4].isdigit()
+            and not head[0].isspace()
+            and head[0] not in "\"'`"
+        ):
+            return
     low = _clean(value[:SCAN_CHARS], 320)
     if has_at and not has_url and " " not in low and "." in low.rsplit("@", 1)[-1]:
         addr = low.strip("<>")

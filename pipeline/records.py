@@ -54,3 +54,17 @@ def incident_id_for(agent_id: str, first_event_id: str) -> str:
     episode was open; everything the pipeline writes about that episode carries this id.
     """
     return deterministic_id("inc_", agent_id, first_event_id)
+
+
+def epoch_of(value: object) -> float | None:
+    """Epoch seconds of an ISO 8601 / RFC 3339 string (``Z`` allowed); None if it is not one.
+
+    >>> epoch_of("1970-01-01T00:01:00Z"), epoch_of("soon")
+    (60.0, None)
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

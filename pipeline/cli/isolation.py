@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -24,7 +23,7 @@ from rich.table import Table
 
 from pipeline.cli.common import console, settings_of
 from pipeline.errors import AgentwatchError, InputError
-from pipeline.records import iso_time
+from pipeline.records import epoch_of, iso_time
 from pipeline.settings import Settings
 
 
@@ -43,13 +42,6 @@ def control_message(agent: str, by: str, reason: str, *, now: float, enforcement
             "agent_id": agent, "by": by.strip(), "reason": reason.strip(), "ts": iso_time(now), "payload": payload}
 
 
-def _ts(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 10.0) -> list[dict[str, Any]]:
@@ -101,7 +93,7 @@ def isolations(commands: list[dict[str, Any]], acks: list[dict[str, Any]], now: 
     rows = []
     for agent in sorted(latest):
         c = latest[agent]
-        expires = _ts(c.get("expires_at"))
+        expires = epoch_of(c.get("expires_at"))
         ack = ack_of.get(str(c.get("command_id")), {})
         if c.get("action") == "release" or (expires is not None and expires <= now) \
                 or ack.get("status") in ("rejected", "expired"):

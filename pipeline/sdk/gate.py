@@ -23,22 +23,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 from pipeline.enforcement.ladder import RELEASE
 from pipeline.enforcement.policy import is_read_only
+from pipeline.records import epoch_of
 
 __all__ = ["Gate"]
 
 
-def _ts(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 class Gate:
@@ -60,7 +53,7 @@ class Gate:
             if action == RELEASE:
                 self._rungs.pop(agent, None)
             else:
-                self._rungs[agent] = (action, _ts(command.get("expires_at")), str(command["command_id"]))
+                self._rungs[agent] = (action, epoch_of(command.get("expires_at")), str(command["command_id"]))
             self.applied.append(str(command["command_id"]))
             del self.applied[:-10_000]
 

@@ -393,7 +393,14 @@ def _base_items(kind: str, symbol: str, command: str, target: str) -> tuple[tupl
 def _hostname_like(name: str) -> bool:
     """DNS host names hold letters, digits, hyphens and dots only (RFC 1123): a dotted target
     with an underscore or other characters (a Terraform address, a schema.table) is no host."""
-    return all(ch.isascii() and (ch.isalnum() or ch in ".-") for ch in name) and not name.startswith("module.")
+    if not name.isascii() or name.startswith("module."):
+        return False
+    rest = name.replace(".", "").replace("-", "")
+    return not rest or rest.isalnum()
+
+
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+_SEPARATORS_AS_DOT = str.maketrans("-_", "..")
 
 
 def instance_shape(name: str) -> str:
@@ -405,20 +412,17 @@ def instance_shape(name: str) -> str:
     >>> instance_shape("orders-05.eu.internal"), instance_shape("tmp_inventory_levels_80f7")
     ('orders-#.eu.internal', 'tmp_inventory_levels_#')
     """
-    if not any("0" <= ch <= "9" for ch in name):
+    if name.translate(_NO_DIGITS) == name:
         return name
     out: list[str] = []
-    token: list[str] = []
-    digit = False
-    for ch in name:
-        if ch in ".-_":
-            out.append("#" if digit else "".join(token))
-            out.append(ch)
-            token, digit = [], False
-        else:
-            token.append(ch)
-            digit = digit or "0" <= ch <= "9"
-    out.append("#" if digit else "".join(token))
+    pos = 0
+    for part in name.translate(_SEPARATORS_AS_DOT).split("."):
+        token = name[pos : pos + len(part)]
+        out.append("#" if token.translate(_NO_DIGITS) != token else token)
+        pos += len(part)
+        if pos < len(name):
+            out.append(name[pos])  # the separator itself
+            pos += 1
     return "".join(out)
 
 

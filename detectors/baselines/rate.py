@@ -96,4 +96,15 @@ class RateBaseline:
             st.mcount += 1
 
     def learn(self, o: Obs) -> None:
-        self.observe(o, learn=True)
+        st = o.st
+        assert st is not None
+        m = o.f.minute
+        if m > st.minute:  # observe(o, learn=True), with the common case first
+            if st.minute >= 0 and st.mcount > 0:
+                t = st.minute * 60.0
+                st.rate.update(float(st.mcount), t, self.half_life, cap_z=4.0)
+                o.role.rate.update(float(st.mcount), t, self.half_life, cap_z=4.0)
+            st.minute = m
+            st.mcount = 1
+        else:
+            st.mcount += 1

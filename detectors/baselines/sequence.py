@@ -139,15 +139,27 @@ class SequenceBaseline:
             new = 1.0
         else:
             # reuse the scoring lookups: no second search unless an insert moved things
+            # (ItemTable.bump inlined: the meta read while scoring is still the table's)
             moved = False
-            if sf[2] >= 0:
-                trans.bump(sf[2], day)
+            meta = trans.meta
+            i, old = sf[2], sf[1]
+            if i >= 0:
+                last = old >> 16
+                count = (old & 0xFFFF) + 1
+                meta[i] = ((day if day > last else last) << 16) | (
+                    count if count < 0xFFFF else 0xFFFF
+                )
             else:
                 moved = trans.touch(sf[0], day, self.max_items)
-            if sp[2] >= 0 and not moved:
-                trans.bump(sp[2], day)
+            i, old = sp[2], sp[1]
+            if i >= 0 and not moved:
+                last = old >> 16
+                count = (old & 0xFFFF) + 1
+                meta[i] = ((day if day > last else last) << 16) | (
+                    count if count < 0xFFFF else 0xFFFF
+                )
             else:
                 trans.touch(sp[0], day, self.max_items)
-            new = 1.0 if sp[1] < 0 or not sp[1] & 0xFFFF else 0.0
+            new = 1.0 if old < 0 or not old & 0xFFFF else 0.0
         st.seq_new_rate += RATE_ALPHA * (new - st.seq_new_rate)
-        self.observe(o)
+        st.prev = o.f.symbol[:160]  # observe(), inlined

@@ -61,6 +61,19 @@ def item_key(category: str, value: str) -> int:
     return h64(category + "\x00" + value)
 
 
+_KEYS: dict[tuple[str, str], int] = {}
+
+
+def _item_key(item: tuple[str, str]) -> int:
+    """:func:`item_key` of an item, remembered (bounded: values are attacker-controlled). The
+    pair's hash reuses its strings' cached hashes, so a repeated item costs one dict lookup."""
+    key = h64(item[0] + "\x00" + item[1])
+    if len(_KEYS) >= 65536:
+        _KEYS.clear()
+    _KEYS[item] = key
+    return key
+
+
 class NoveltyBaseline:
     name = "novelty"
 
@@ -73,8 +86,9 @@ class NoveltyBaseline:
         st = o.st
         keys = o.item_keys
         if st is None:
-            for cat, value in o.f.items:
-                keys.append((h64(cat + "\x00" + value), -1, True, -1))
+            for item in o.f.items:
+                key = _KEYS.get(item)
+                keys.append((key if key is not None else _item_key(item), -1, True, -1))
             return []
         day = o.f.day
         memory = self.memory_days
@@ -84,8 +98,11 @@ class NoveltyBaseline:
         size = len(table_keys)
         cands: list[tuple[float, int, Finding]] | None = None
         total = 0.0
-        for idx, (cat, value) in enumerate(o.f.items):
-            key = h64(cat + "\x00" + value)  # item_key(cat, value), inlined
+        for idx, item in enumerate(o.f.items):
+            key = _KEYS.get(item)  # item_key(*item), memoised by the (category, value) pair
+            if key is None:
+                key = _item_key(item)
+            cat = item[0]
             i = bisect_left(table_keys, key)
             if i < size and table_keys[i] == key:
                 meta = table_meta[i]
@@ -107,7 +124,7 @@ class NoveltyBaseline:
             if cands is None:
                 cands = []
             cands.append(
-                (strength, idx, self._finding(o, cat, value, meta, strength, fr, ff, habit))
+                (strength, idx, self._finding(o, cat, item[1], meta, strength, fr, ff, habit))
             )
         o.novel = min(1.0, total)
         if cands is None:

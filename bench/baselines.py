@@ -132,6 +132,9 @@ def parts(lines: list[bytes], warm_hours: float) -> dict[str, float]:
                 return r
 
             setattr(part, meth, wrapped)
+    # the detector resolved its parts' bound methods once: point it at the wrapped ones
+    det._scorers = [(p.score, rep) for p, (_, rep) in zip(det._parts, det._scorers, strict=True)]
+    det._learners = [p.learn for p in det._parts]
     probe = events[start:]
     for ev in probe:
         det.score_one(ev)

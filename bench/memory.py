@@ -221,6 +221,9 @@ def _parts(settings: BaselineSettings, warm: list[Event], probe: list[Event]) ->
                 return r
 
             setattr(part, meth, wrapped)
+    # the detector resolved its parts' bound methods once: point it at the wrapped ones
+    det._scorers = [(p.score, rep) for p, (_, rep) in zip(det._parts, det._scorers, strict=True)]
+    det._learners = [p.learn for p in det._parts]
     for e in probe:
         ev = Event(e.data, e.ts)
         det.score_one(ev)

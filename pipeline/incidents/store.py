@@ -546,36 +546,13 @@ class IncidentStore:
                 statuses += [k for k in STATUS_RANK if k not in TERMINAL]
             else:
                 statuses.append(s)
-        if statuses:
-            where.append(f"status IN ({','.join('?' * len(statuses))})")
-            params += statuses
-        if min_severity:
-            where.append("severity_rank >= ?")
-            params.append(_sev_rank(min_severity))
-        if agents:
-            where.append(f"agent_id IN ({','.join('?' * len(agents))})")
-            params += list(agents)
-        if owners:
-            where.append(f"owner IN ({','.join('?' * len(owners))})")
-            params += list(owners)
-        if since is not None:
-            where.append("opened_ts >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("opened_ts < ?")
-            params.append(until)
-        if min_risk is not None:
-            where.append("peak_risk >= ?")
-            params.append(float(min_risk))
+        _common_filters(where, params, statuses=statuses, min_severity=min_severity, agents=agents,
+                        owners=owners, time_column="opened_ts", since=since, until=until,
+                        risk_column="peak_risk", min_risk=min_risk)
         if assignee:
             where.append("assignee = ?")
             params.append(assignee)
-        sql = "SELECT record FROM aw_incidents"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY opened_ts DESC, incident_id"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
+        sql = _select("SELECT record FROM aw_incidents", where, "opened_ts DESC, incident_id", limit)
         return [_loads(r[0]) for r in self._db.rows(sql, params)]
 
     def get_alert(self, alert_id: str) -> dict[str, Any] | None:
@@ -604,36 +581,13 @@ class IncidentStore:
         triage status: ``open`` or ``acked``; times filter on last seen."""
         where: list[str] = []
         params: list[Any] = []
-        if status:
-            where.append(f"status IN ({','.join('?' * len(status))})")
-            params += list(status)
-        if min_severity:
-            where.append("severity_rank >= ?")
-            params.append(_sev_rank(min_severity))
-        if agents:
-            where.append(f"agent_id IN ({','.join('?' * len(agents))})")
-            params += list(agents)
-        if owners:
-            where.append(f"owner IN ({','.join('?' * len(owners))})")
-            params += list(owners)
-        if since is not None:
-            where.append("last_ts >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("last_ts < ?")
-            params.append(until)
-        if min_risk is not None:
-            where.append("risk >= ?")
-            params.append(float(min_risk))
+        _common_filters(where, params, statuses=list(status), min_severity=min_severity, agents=agents,
+                        owners=owners, time_column="last_ts", since=since, until=until,
+                        risk_column="risk", min_risk=min_risk)
         if incident_id:
             where.append("incident_id = ?")
             params.append(incident_id)
-        sql = "SELECT record, status, ack FROM aw_alerts"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY last_ts DESC, alert_id"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
+        sql = _select("SELECT record, status, ack FROM aw_alerts", where, "last_ts DESC, alert_id", limit)
         out = []
         for rec, st, ack in self._db.rows(sql, params):
             alert = _loads(rec)
@@ -763,6 +717,39 @@ class IncidentStore:
             if alerts[alert_id] != seq:
                 return alert_id, "modified", "the alert row is not its latest chained version"
         return None
+
+
+def _common_filters(where: list[str], params: list[Any], *, statuses: Sequence[str], min_severity: str | None,
+                    agents: Sequence[str], owners: Sequence[str], time_column: str, since: float | None,
+                    until: float | None, risk_column: str, min_risk: float | None) -> None:
+    """The filters incident and alert listings share, appended as SQL conditions and parameters
+    (column names are ours, never user input; values are always parameters)."""
+    for column, values in (("status", statuses), ("agent_id", agents), ("owner", owners)):
+        if values:
+            where.append(f"{column} IN ({','.join('?' * len(values))})")
+            params += list(values)
+    if min_severity:
+        where.append("severity_rank >= ?")
+        params.append(_sev_rank(min_severity))
+    if since is not None:
+        where.append(f"{time_column} >= ?")
+        params.append(since)
+    if until is not None:
+        where.append(f"{time_column} < ?")
+        params.append(until)
+    if min_risk is not None:
+        where.append(f"{risk_column} >= ?")
+        params.append(float(min_risk))
+
+
+def _select(base: str, where: list[str], order: str, limit: int | None) -> str:
+    sql = base
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {order}"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return sql
 
 
 def open_store(url: str, *, schema: str | None = None) -> IncidentStore:

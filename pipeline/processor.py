@@ -311,10 +311,10 @@ class Processor:
                 fstats[f.detector] = fstats.get(f.detector, 0) + 1
         risk = self.scorer.assess(event, findings) if self.scorer is not None else None
         response: list[Output] = []
+        maturity = self.baselines.maturity(agent_id) if self.baselines is not None else None
         if self.responder is not None:
-            maturity = self.baselines.maturity(agent_id) if self.baselines is not None else None
             response = self.responder.on_event(event, findings, risk, maturity=maturity)
-        enriched = self._enriched(event, findings, risk)
+        enriched = self._enriched(event, findings, risk, maturity)
         enriched.partition = rec.partition
         out.append(enriched)
         if response:
@@ -334,9 +334,10 @@ class Processor:
                 if observe is not None:
                     observe(event)
 
-    def _enriched(self, event: Event, findings: list[Finding], risk: Any) -> Output:
+    def _enriched(self, event: Event, findings: list[Finding], risk: Any, maturity: Any = None) -> Output:
+        data = event.data
         meta: dict[str, Any] = {
-            "record_id": deterministic_id("enr_", event.agent_id, event.event_id),
+            "record_id": deterministic_id("enr_", data["agent_id"], data["event_id"]),
             "risk_score": 0,
             "agent_risk": 0,
             "risk_factors": [],
@@ -350,12 +351,12 @@ class Processor:
             meta["agent_risk"] = r.get("agent_risk", 0)
             meta["risk_factors"] = r.get("factors", [])
         if self.baselines is not None:
-            meta["baseline"] = self.baselines.maturity(event.agent_id)
+            meta["baseline"] = maturity
         if self.enriched_extra is not None:
             meta.update(self.enriched_extra(event))
-        value = dict(event.data)
+        value = dict(data)
         value["agentwatch"] = meta
-        return Output("enriched", event.agent_id, value)
+        return Output("enriched", data["agent_id"], value)
 
     def _dead_letter(self, rec: InputRecord, failure: ValidationFailure) -> Output:
         counts = self.stats.dead_letters

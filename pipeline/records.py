@@ -11,6 +11,7 @@ consumer can drop repeats after an at-least-once replay.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -38,13 +39,40 @@ def deterministic_id(prefix: str, *parts: object) -> str:
     >>> deterministic_id("alr_", "agent-1", "rule-x", 3) == deterministic_id("alr_", "agent-1", "rule-x", 3)
     True
     """
-    h = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass"))
-    return prefix + h.hexdigest()[:32]
+    text = "\x1f".join([p if type(p) is str else str(p) for p in parts])
+    return prefix + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+#: the last whole second :func:`iso_time` formatted and its text: timestamps arrive in bursts
+#: from the same second, so the datetime object and its formatting are built once per second
+_iso_second: list[Any] = [None, ""]
 
 
 def iso_time(ts: float) -> str:
-    """RFC 3339 UTC with milliseconds: ``2026-01-02T03:04:05.678Z``."""
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """RFC 3339 UTC with milliseconds: ``2026-01-02T03:04:05.678Z``.
+
+    Same text as ``datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")`` with
+    ``Z`` (the fraction is rounded to microseconds half-even as ``fromtimestamp`` does, then
+    truncated to milliseconds), built without a datetime per call: this runs for every record.
+
+    >>> iso_time(0.0), iso_time(1.9995), iso_time(1767323045.678)
+    ('1970-01-01T00:00:00.000Z', '1970-01-01T00:00:01.999Z', '2026-01-02T03:04:05.678Z')
+    """
+    frac, whole = math.modf(ts)
+    micros = round(frac * 1e6)
+    second = int(whole)
+    if micros >= 1_000_000:
+        second += 1
+        micros -= 1_000_000
+    elif micros < 0:
+        second -= 1
+        micros += 1_000_000
+    cache = _iso_second
+    if cache[0] != second:
+        text = datetime.fromtimestamp(second, tz=UTC).isoformat()
+        cache[1] = text[:-6]  # without "+00:00"
+        cache[0] = second
+    return f"{cache[1]}.{micros // 1000:03d}Z"
 
 
 def incident_id_for(agent_id: str, first_event_id: str) -> str:

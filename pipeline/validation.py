@@ -60,33 +60,28 @@ def _compile() -> Any:
 
 _validate = _compile()
 
-_DIGIT_POSITIONS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)
-
-
 def _is_rfc3339(text: str) -> bool:
-    """RFC 3339 date-time shape check by position (linear, no regex engine on user input)."""
+    """RFC 3339 date-time shape check by position (linear, no regex engine on user input).
+
+    ASCII-only first, so ``isdigit`` below means 0-9 (not other scripts' digits). The zone is
+    read from the end (``Z`` or ``±HH:MM``); between the seconds and the zone only an optional
+    fraction of 1-9 digits may stand.
+    """
     n = len(text)
-    if n < 20 or n > 40 or text[4] != "-" or text[7] != "-" or text[10] not in "Tt " \
-            or text[13] != ":" or text[16] != ":":
+    if n < 20 or n > 40 or not text.isascii():
         return False
-    for i in _DIGIT_POSITIONS:
-        if not "0" <= text[i] <= "9":
-            return False
-    i = 19
-    if text[i] == ".":
-        j = i + 1
-        while j < n and "0" <= text[j] <= "9":
-            j += 1
-        if j == i + 1 or j - i - 1 > 9:
-            return False
-        i = j
-    zone = text[i:]
-    if zone in ("Z", "z"):
-        return True
-    return (
-        len(zone) == 6 and zone[0] in "+-" and zone[3] == ":"
-        and zone[1:3].isdigit() and zone[4:6].isdigit() and zone[1:3].isascii() and zone[4:6].isascii()
-    )
+    if text[4] != "-" or text[7] != "-" or text[10] not in "Tt " or text[13] != ":" or text[16] != ":":
+        return False
+    if not (text[0:4].isdigit() and text[5:7].isdigit() and text[8:10].isdigit()
+            and text[11:13].isdigit() and text[14:16].isdigit() and text[17:19].isdigit()):
+        return False
+    if text[-1] in "Zz":
+        middle = text[19:-1]
+    elif n >= 25 and text[-6] in "+-" and text[-3] == ":" and text[-5:-3].isdigit() and text[-2:].isdigit():
+        middle = text[19:-6]
+    else:
+        return False
+    return not middle or (middle[0] == "." and 2 <= len(middle) <= 10 and middle[1:].isdigit())
 
 
 def parse_ts(value: object) -> float:

@@ -114,3 +114,61 @@ def test_validate_event_is_usable_by_publishers() -> None:
     with pytest.raises(ValidationFailure) as info:
         validate_event({"schema_version": "1"})
     assert info.value.code == "schema_violation"
+
+
+_SHAPE_ALPHABET = "0123456789-:Tt Zz+.x\u0663\u00b2"
+
+
+def _reference_is_rfc3339(text: str) -> bool:
+    """The shape rule written the slow, obvious way (one position at a time), to hold the fast
+    check in ``pipeline.validation`` to it."""
+    n = len(text)
+    if not 20 <= n <= 40 or text[4] != "-" or text[7] != "-" or text[10] not in "Tt " \
+            or text[13] != ":" or text[16] != ":":
+        return False
+    if any(not "0" <= text[i] <= "9" for i in (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)):
+        return False
+    i = 19
+    if text[i] == ".":
+        j = i + 1
+        while j < n and "0" <= text[j] <= "9":
+            j += 1
+        if j == i + 1 or j - i - 1 > 9:
+            return False
+        i = j
+    zone = text[i:]
+    if zone in ("Z", "z"):
+        return True
+    return len(zone) == 6 and zone[0] in "+-" and zone[3] == ":" and all("0" <= c <= "9" for c in zone[1:3] + zone[4:])
+
+
+@settings(max_examples=3000, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["2026-11-02T08:13:14.567Z", "2026-11-02T08:13:14+01:00",
+                     "2026-11-02t08:13:14.123456789-05:30", "2026-11-02 08:13:14z"]),
+    st.lists(st.tuples(st.integers(0, 40), st.sampled_from(_SHAPE_ALPHABET), st.integers(0, 2)), max_size=3),
+)
+def test_timestamp_shape_check_agrees_with_the_reference(start: str, edits: list[tuple[int, str, int]]) -> None:
+    from pipeline.validation import _is_rfc3339
+
+    chars = list(start)
+    for pos, ch, op in edits:
+        i = min(pos, len(chars))
+        if op == 0 and i < len(chars):
+            chars[i] = ch
+        elif op == 1:
+            chars.insert(i, ch)
+        elif i < len(chars):
+            del chars[i]
+    text = "".join(chars)
+    assert _is_rfc3339(text) == _reference_is_rfc3339(text)
+
+
+@given(st.floats(min_value=-2e9, max_value=4e10, allow_nan=False))
+def test_iso_time_matches_datetime_formatting(ts: float) -> None:
+    from datetime import UTC, datetime
+
+    from pipeline.records import iso_time
+
+    expected = datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert iso_time(ts) == expected

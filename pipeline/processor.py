@@ -117,16 +117,28 @@ class _AgentCore:
         return False
 
     def dump(self) -> dict[str, Any]:
-        return {"p": self.partition, "ids": [[k, v] for k, v in self.recent.items()]}
+        # ids and their times as two flat lists: built at C speed (a list of [id, ts] pairs
+        # cost ~60 µs per agent per checkpoint at 256 ids, more than processing its event)
+        recent = self.recent
+        return {"p": self.partition, "ids": list(recent), "ts": list(recent.values())}
 
     @classmethod
     def load(cls, blob: Any) -> _AgentCore:
         core = cls()
         if isinstance(blob, dict):
             core.partition = int(blob.get("p", 0))
-            for item in blob.get("ids", ()):
-                if isinstance(item, list) and len(item) == 2:
-                    core.recent[str(item[0])] = float(item[1])
+            ids = blob.get("ids", ())
+            times = blob.get("ts")
+            try:
+                if isinstance(times, list) and isinstance(ids, list) and len(times) == len(ids):
+                    for k, v in zip(ids, times, strict=True):
+                        core.recent[str(k)] = float(v)
+                else:  # the earlier layout: [[id, ts], ...]
+                    for item in ids:
+                        if isinstance(item, list) and len(item) == 2:
+                            core.recent[str(item[0])] = float(item[1])
+            except (TypeError, ValueError):
+                core.recent.clear()  # a damaged blob: dedup memory starts afresh, nothing stops
         return core
 
 

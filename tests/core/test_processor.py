@@ -154,6 +154,17 @@ def test_state_checkpoint_restores_dedup_and_detector_state() -> None:
     assert len(out[1].value["agentwatch"]["findings"]) == 1  # 6th event: every 3rd is flagged
 
 
+def test_dedup_memory_written_by_the_earlier_layout_still_loads() -> None:
+    # state blobs in a changelog outlive a software upgrade: [[id, ts], ...] pairs, then damaged ones
+    old = {"core": {"p": 2, "ids": [["ev-agent-1-0", 1.0], ["ev-agent-1-1", 2.0]]}}
+    p = make(loader=lambda a: old if a == "agent-1" else None)
+    out = p.process_actions(recs([event(0), event(1), event(2)]))
+    assert [o.value["event_id"] for o in out] == ["ev-agent-1-2"]
+    damaged = {"core": {"p": 0, "ids": ["ev-agent-1-0", "ev-agent-1-1"], "ts": ["x", None]}}
+    p = make(loader=lambda a: damaged)
+    assert len(p.process_actions(recs([event(0), event(1)]))) == 2  # starts afresh, nothing stops
+
+
 def test_eviction_keeps_memory_bounded_and_state_reloads() -> None:
     store: dict[str, object] = {}
     det = CountingDetector()

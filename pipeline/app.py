@@ -34,6 +34,7 @@ class BatchApp(faust.App):
     """A faust App whose consumer delivers ``batch_topics`` to ``batch_handler`` in batches."""
 
     batch_handler: Any = None
+    batch_flush: Any = None
     batch_topics: frozenset[str] = frozenset()
     fetch_max_wait_ms: int | None = None
 
@@ -102,12 +103,13 @@ def create_app(
     stage = ProcessStage(
         processor, KafkaSink(app, settings), table, metrics, store=store, destinations=destinations,
         actions_topic=actions.get_topic_name(), acks_topic=acks.get_topic_name(),
-        control_topic=control.get_topic_name(),
+        control_topic=control.get_topic_name(), flush_seconds=settings.stream.state_flush_seconds,
     )
     stage_holder["stage"] = stage
     if processor.state_loader is None:
         processor.state_loader = stage.load_state
     app.batch_handler = stage.handle
+    app.batch_flush = stage.flush_state
     app.batch_topics = frozenset({actions.get_topic_name(), acks.get_topic_name(), control.get_topic_name()})
     app.stage = stage  # type: ignore[attr-defined]
     app.metrics = metrics  # type: ignore[attr-defined]

@@ -33,8 +33,9 @@ __all__ = ["BatchConsumer", "BatchHandler", "BatchTransport"]
 
 #: processes one fetch and returns the future of its delivery
 BatchHandler = Callable[[Mapping[TP, Sequence[Any]]], Awaitable["asyncio.Future[None]"]]
-#: batches whose delivery may be in flight at once (bounds memory and replay after a crash)
-MAX_IN_FLIGHT = 3
+#: batches whose delivery may be in flight at once (bounds memory and replay after a crash); the
+#: stage's state flush covers several batches, so this leaves room for those waiting on it
+MAX_IN_FLIGHT = 8
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -62,8 +63,15 @@ class BatchConsumer(faust_aiokafka.Consumer):
             self._in_flight.set()
         return self._in_flight
 
+    def _flush_stage(self) -> None:
+        """Have the stage write its state now instead of at its next flush tick."""
+        flush: Callable[[], None] | None = getattr(self.app, "batch_flush", None)
+        if flush is not None:
+            flush()
+
     async def wait_empty(self) -> None:
         # A rebalance or shutdown first lets the batches in flight finish and be acknowledged.
+        self._flush_stage()
         pending = getattr(self, "_pending", None)
         if pending:
             await self._finish_pending(pending)
@@ -166,6 +174,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         self._ack_completed(pending)
 
     async def _finish_pending(self, pending: deque[tuple[Mapping[TP, Sequence[Any]], asyncio.Future[None]]]) -> None:
+        self._flush_stage()
         while pending:
             await asyncio.wait([pending[0][1]])
             self._ack_completed(pending)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,12 +91,17 @@ class EventClock:
 
 
 class _AgentCore:
-    """Per-agent state the processor itself keeps: recent event ids for dedup."""
+    """Per-agent state the processor itself keeps: recent event ids for dedup.
 
-    __slots__ = ("partition", "recent")
+    ``recent`` maps id -> event time in arrival order (a plain dict keeps insertion order and,
+    unlike OrderedDict, lists its keys at C speed for the checkpoint); ``order`` is the same ids
+    in a deque, so forgetting the oldest is O(1)."""
+
+    __slots__ = ("order", "partition", "recent")
 
     def __init__(self) -> None:
-        self.recent: OrderedDict[str, float] = OrderedDict()
+        self.recent: dict[str, float] = {}
+        self.order: deque[str] = deque()
         self.partition = 0
 
     def seen(self, event_id: str, ts: float, window: float, cap: int) -> bool:
@@ -106,15 +111,22 @@ class _AgentCore:
         if event_id in recent:
             return True
         recent[event_id] = ts
-        while len(recent) > cap:
-            recent.popitem(last=False)
+        order = self.order
+        order.append(event_id)
+        while len(order) > cap:
+            del recent[order.popleft()]
         horizon = ts - window
-        while recent:
-            oldest_id, oldest_ts = next(iter(recent.items()))
-            if oldest_ts >= horizon or oldest_id == event_id:
+        while order:
+            oldest_id = order[0]
+            if recent[oldest_id] >= horizon or oldest_id == event_id:
                 break
-            recent.popitem(last=False)
+            del recent[order.popleft()]
         return False
+
+    def remember(self, event_id: str, ts: float) -> None:
+        if event_id not in self.recent:
+            self.recent[event_id] = ts
+            self.order.append(event_id)
 
     def dump(self) -> dict[str, Any]:
         # ids and their times as two flat lists: built at C speed (a list of [id, ts] pairs
@@ -132,13 +144,14 @@ class _AgentCore:
             try:
                 if isinstance(times, list) and isinstance(ids, list) and len(times) == len(ids):
                     for k, v in zip(ids, times, strict=True):
-                        core.recent[str(k)] = float(v)
+                        core.remember(str(k), float(v))
                 else:  # the earlier layout: [[id, ts], ...]
                     for item in ids:
                         if isinstance(item, list) and len(item) == 2:
-                            core.recent[str(item[0])] = float(item[1])
+                            core.remember(str(item[0]), float(item[1]))
             except (TypeError, ValueError):
                 core.recent.clear()  # a damaged blob: dedup memory starts afresh, nothing stops
+                core.order.clear()
         return core
 
 
@@ -212,7 +225,10 @@ class Processor:
 
     def checkpoint(self) -> dict[str, tuple[int, dict[str, Any]]]:
         """State blobs of every agent changed since the last checkpoint: ``{agent_id: (partition,
-        blob)}``. The caller persists them (table, file) before committing input offsets."""
+        blob)}``. The caller persists them (table, file) before committing input offsets.
+
+        Blobs may share structure with the live state (copying it costs more than the encoding):
+        encode them before processing more events."""
         dirty = set(self._dirty)
         self._dirty.clear()
         for part in self._stateful.values():

@@ -73,6 +73,11 @@ class StreamSettings(_Section):
     dedup_window_seconds: float = Field(3600, gt=0)
     #: agents kept in memory per worker before the least recently seen is evicted to the table
     max_agents_in_memory: int = Field(200_000, ge=100)
+    #: how often the changed agents' state is written to the state table (seconds; 0 = after every
+    #: fetch). Input offsets are acknowledged only once the state covering them is written, so a
+    #: crash replays at most this much more input; longer intervals write each busy agent's state
+    #: less often (one record per agent per interval instead of per fetch)
+    state_flush_seconds: float = Field(0.5, ge=0, le=30)
     batch_max_events: int = Field(2000, ge=1, le=100_000)
 
 

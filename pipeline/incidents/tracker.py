@@ -398,7 +398,7 @@ class IncidentTracker:
         state = self._agents.get(agent_id)
         if not state or not state["open"]:
             return None
-        return copy.deepcopy(state)
+        return state  # live, not a copy: checkpoint blobs are encoded before the next event
 
     def dirty_agents(self) -> set[str]:
         dirty, self._dirty = self._dirty, set()

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from pipeline.consumer import MAX_IN_FLIGHT
 from pipeline.metrics import WorkerMetrics
 from pipeline.processor import InputRecord, Processor
 from pipeline.records import Output
@@ -32,6 +33,15 @@ CHECKPOINT_KEY = b"__checkpoint__"
 SHARED_KEY = b"__shared__"
 #: events processed between chances to send isolation commands early
 URGENT_CHUNK = 32
+#: batches whose state may wait for the next flush; below the consumer's in-flight limit, so a
+#: flush interval never stalls consumption
+MAX_UNFLUSHED_BATCHES = MAX_IN_FLIGHT - 2
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """Mark a flush's exception as seen: it reaches the consumer through the batches' futures."""
+    if not future.cancelled():
+        future.exception()
 
 
 class ProcessStage:
@@ -47,12 +57,18 @@ class ProcessStage:
         control_topic: str,
         store: Any | None = None,
         destinations: Any | None = None,
+        flush_seconds: float = 0.0,
     ) -> None:
         self.store = store
         self.destinations = destinations
         self._day_counts: dict[str, list[int]] = {}
         self._shared_loaded = False
         self._last_delivery: asyncio.Future[None] | None = None
+        #: batches sent since the last state flush: (outputs delivered, outputs, durable)
+        self._unflushed: list[tuple[asyncio.Future[None], list[Output], asyncio.Future[None]]] = []
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._flushed_at = time.monotonic()
+        self.flush_seconds = flush_seconds
         self.processor = processor
         self.sink = sink
         self.table = table
@@ -130,31 +146,67 @@ class ProcessStage:
                 outputs.extend(processor.process_acks(self._decode(records, tp, outputs)))
             elif tp.topic == self.control_topic:
                 outputs.extend(processor.process_control(self._decode(records, tp, outputs)))
-        delivery = self.start_delivery(outputs, urgent)
+        sent, durable = self._enqueue(outputs, urgent)
 
         async def finish() -> None:
-            await delivery
+            await sent
             self.metrics.record_batch(processor.stats, [*early, *outputs], time.perf_counter() - started)
             if oldest_ms is not None:
                 self.metrics.latency.observe(max(0.0, time.time() - oldest_ms / 1000.0))
+            await durable
 
         return asyncio.ensure_future(finish())
 
     async def deliver(self, outputs: list[Output]) -> None:
-        """Deliver outputs produced outside a batch (timers) and wait for it."""
+        """Deliver outputs produced outside a batch (timers) and wait until they are durable."""
         await self.start_delivery(outputs)
 
     def start_delivery(self, outputs: list[Output], urgent: Sequence[Awaitable[None]] = ()) -> asyncio.Future[None]:
-        """Start sending a batch's outputs and its changed state; the future completes when all
-        of it is durable, so the batch's input offsets may then be acknowledged.
+        """Start sending a batch's outputs; the future completes when they and the state that
+        covers them are durable, so the batch's input offsets may then be acknowledged."""
+        return self._enqueue(outputs, urgent)[1]
 
-        Deliveries overlap: the next batch is processed and its outputs sent while this one's
-        state is still being written. Order is kept where it matters: state records are written
-        only after the batch's own outputs (a crash between them repeats outputs, never loses
-        them: state marks the events as seen) and only after the previous delivery completed
-        (state of batch N+1 must land after that of batch N). The local table store is updated
-        now, so an agent evicted and seen again reads its newest state.
+    def _enqueue(self, outputs: list[Output], urgent: Sequence[Awaitable[None]]
+                 ) -> tuple[asyncio.Future[None], asyncio.Future[None]]:
+        """Send outputs now; return (their delivery, the durability of the batch).
+
+        Outputs leave at once. The state is written by :meth:`flush_state`: every
+        ``stream.state_flush_seconds`` (a timer covers quiet streams), or sooner when enough
+        batches wait, so the consumer never stalls on its in-flight limit. A batch is durable
+        once its outputs are delivered and the state flush covering it is written.
         """
+        sent = asyncio.ensure_future(self._send(outputs, list(urgent)))
+        durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._unflushed.append((sent, outputs, durable))
+        due = time.monotonic() - self._flushed_at >= self.flush_seconds
+        if due or len(self._unflushed) >= MAX_UNFLUSHED_BATCHES:
+            self.flush_state()
+        elif self._flush_timer is None:
+            wait = max(0.0, self.flush_seconds - (time.monotonic() - self._flushed_at))
+            self._flush_timer = asyncio.get_running_loop().call_later(wait, self.flush_state)
+        return sent, durable
+
+    async def _send(self, outputs: list[Output], urgent: list[Awaitable[None]]) -> None:
+        await asyncio.gather(self.sink.send(outputs), *urgent)
+
+    def flush_state(self) -> None:
+        """Write the state of every agent changed since the last flush, after the outputs of
+        the batches it covers; then those batches are durable.
+
+        Order is kept where it matters: state records are written only after the covered
+        batches' own outputs (a crash between them repeats outputs, never loses them: state
+        marks the events as seen) and only after the previous flush completed (the state of
+        flush N+1 must land after that of flush N). The local table store is updated now, so an
+        agent evicted and seen again reads its newest state. Deliveries overlap: the next batch
+        is processed and its outputs sent while this state is still being written.
+        """
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        self._flushed_at = time.monotonic()
+        batches, self._unflushed = self._unflushed, []
+        if not batches:
+            return
         state = self.processor.checkpoint()
         encoded = {agent_id: (partition, orjson.dumps(blob)) for agent_id, (partition, blob) in state.items()}
         data = self.table.data
@@ -163,19 +215,29 @@ class ProcessStage:
         self.processor.evict()
         self.metrics.agents.set(self.processor.agents_tracked)
         previous = self._last_delivery
-        delivery = asyncio.ensure_future(self._deliver(outputs, encoded, previous, list(urgent)))
-        self._last_delivery = delivery
-        return delivery
+        flush = asyncio.ensure_future(self._flush(batches, encoded, previous))
+        flush.add_done_callback(_retrieve)
+        self._last_delivery = flush
 
-    async def _deliver(self, outputs: list[Output], state: dict[str, tuple[int, bytes]],
-                       previous: asyncio.Future[None] | None, urgent: list[Awaitable[None]]) -> None:
-        await asyncio.gather(self.sink.send(outputs), *urgent)
-        if previous is not None:
-            await previous  # raises if it failed: then nothing after it is acknowledged
-        await self._write_state(state)
-        if outputs and (self.store is not None or self.destinations is not None):
-            # the store and extra destinations are blocking I/O: keep them off the event loop
-            await asyncio.to_thread(self._write_side_outputs, outputs)
+    async def _flush(self, batches: list[tuple[asyncio.Future[None], list[Output], asyncio.Future[None]]],
+                     state: dict[str, tuple[int, bytes]], previous: asyncio.Future[None] | None) -> None:
+        try:
+            await asyncio.gather(*(sent for sent, _, _ in batches))
+            if previous is not None:
+                await previous  # raises if it failed: then nothing after it is acknowledged
+            await self._write_state(state)
+            outputs = [o for _, batch_outputs, _ in batches for o in batch_outputs]
+            if outputs and (self.store is not None or self.destinations is not None):
+                # the store and extra destinations are blocking I/O: keep them off the event loop
+                await asyncio.to_thread(self._write_side_outputs, outputs)
+        except BaseException as exc:
+            for _, _, durable in batches:
+                if not durable.done():
+                    durable.set_exception(exc if isinstance(exc, Exception) else RuntimeError("state flush cancelled"))
+            raise
+        for _, _, durable in batches:
+            if not durable.done():
+                durable.set_result(None)
 
     def _write_side_outputs(self, outputs: list[Output]) -> None:
         if self.store is not None:

@@ -90,7 +90,10 @@ def test_two_workers_kill_restart_lose_nothing_and_keep_state(broker, topic_pref
     for agent, seq in by_agent.items():
         counts = [c for _, c in sorted(seq)]
         assert max(counts) >= 100, f"{agent}: baseline saw only {max(counts)} of 120 events: {counts}"
-        resets = [i for i in range(1, len(counts)) if counts[i] < counts[i - 1] - 30]
+        # after a kill the survivor replays from the last committed offset with the state last
+        # flushed (stream.state_flush_seconds), so counts may step back by that window; a reset
+        # would start again from 1
+        resets = [i for i in range(1, len(counts)) if counts[i] <= 2 and counts[i - 1] >= 10]
         assert not resets, f"{agent}: baseline state reset at {resets[:3]}: {counts}"
 
 

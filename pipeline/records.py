@@ -43,9 +43,9 @@ def deterministic_id(prefix: str, *parts: object) -> str:
     return prefix + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-#: the last whole second :func:`iso_time` formatted and its text: timestamps arrive in bursts
-#: from the same second, so the datetime object and its formatting are built once per second
-_iso_second: list[Any] = [None, ""]
+#: the last day :func:`iso_time` formatted: (its first second, its "YYYY-MM-DDT" text).
+#: Times arrive in bursts from the same day, so a datetime is built once per day, not per call.
+_iso_day: list[Any] = [None, ""]
 
 
 def iso_time(ts: float) -> str:
@@ -67,12 +67,18 @@ def iso_time(ts: float) -> str:
     elif micros < 0:
         second -= 1
         micros += 1_000_000
-    cache = _iso_second
-    if cache[0] != second:
-        text = datetime.fromtimestamp(second, tz=UTC).isoformat()
-        cache[1] = text[:-6]  # without "+00:00"
-        cache[0] = second
-    return f"{cache[1]}.{micros // 1000:03d}Z"
+    day = _iso_day
+    into = second - day[0] if day[0] is not None else -1
+    if not 0 <= into < 86400:
+        start = second - second % 86400  # UTC days have 86,400 s in POSIX time
+        day[1] = datetime.fromtimestamp(start, tz=UTC).strftime("%Y-%m-%dT") if start >= -62135596800 else None
+        day[0] = start
+        into = second - start
+    if day[1] is None:  # before year 1: let datetime word the error as it did
+        return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    hours, rest = divmod(into, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{day[1]}{hours:02d}:{minutes:02d}:{secs:02d}.{micros // 1000:03d}Z"
 
 
 def incident_id_for(agent_id: str, first_event_id: str) -> str:

@@ -123,6 +123,20 @@ def create_app(
         for name in ("aiokafka", "kafka", "faust", "mode"):
             logging.getLogger(name).setLevel(level)
 
+    from pipeline.gcpolicy import GcPolicy
+
+    gc_policy = GcPolicy(w.gc_freeze_seconds, w.gc_full_collect_seconds, metrics.gc_pauses)
+    app.gc_policy = gc_policy  # type: ignore[attr-defined]
+
+    @app.task
+    async def install_gc_policy() -> None:
+        """After start-up: freeze what start-up allocated (rules, schemas, modules)."""
+        gc_policy.install()
+
+    @app.timer(1.0)
+    async def gc_tick() -> None:
+        gc_policy.tick()
+
     @app.timer(1.0)
     async def tick() -> None:
         """Time-driven work: ack timeouts, command expiries, alert flushes."""

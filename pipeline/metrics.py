@@ -63,6 +63,9 @@ class WorkerMetrics:
         self.lag = Gauge("agentwatch_consumer_lag", "Messages behind the high-water mark.", ["topic", "partition"], registry=r)
         self.agents = Gauge("agentwatch_agents_tracked", "Agents with state in memory.", registry=r)
         self.baseline_agents = Gauge("agentwatch_baseline_agents", "Tracked agents by baseline maturity.", ["maturity"], registry=r)
+        self.gc_pauses = Histogram(
+            "agentwatch_gc_pause_seconds", "Garbage-collector pauses by generation (the worker stops meanwhile).",
+            ["generation"], buckets=_LATENCY_BUCKETS, registry=r)
         self._last = ProcessorStats()
 
     def serve(self, port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - scraped by Prometheus

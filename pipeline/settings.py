@@ -93,6 +93,11 @@ class WorkerSettings(_Section):
     fetch_max_wait_ms: int = Field(10, ge=0)
     linger_ms: int = Field(5, ge=0)
     data_dir: Path = Path(".agentwatch/worker")
+    #: garbage collector policy (pipeline/gcpolicy.py): every this many seconds, what survived is
+    #: frozen so that collections stop rescanning long-lived state (0 = Python's defaults)
+    gc_freeze_seconds: float = Field(5.0, ge=0)
+    #: ...and every this many seconds one full collection of everything (0 = never)
+    gc_full_collect_seconds: float = Field(3600.0, ge=0)
 
 
 class ChangeFreeze(BaseModel):

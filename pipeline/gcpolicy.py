@@ -1,0 +1,84 @@
+"""The worker's garbage-collector policy: keep collector pauses out of the response time.
+
+CPython's cyclic collector stops the worker while it runs. Its full (generation 2) collections
+scan every tracked object, and a worker holds many long-lived ones: compiled rules, per-agent
+state for thousands of agents, caches. Measured with ``python -m bench.pauses``
+(the latency benchmark's event mix through the processor): with Python's defaults a full
+collection paused processing for up to ~185 ms, about every 10,000 events — straight into the
+event -> isolation command p99. Yet those collections found almost nothing to free (75 objects in
+8 collections): per-agent state is plain dicts and lists, released by reference counting, not
+cycles.
+
+So the worker:
+
+* freezes (``gc.freeze``) what is alive after start-up and then every ``worker.gc_freeze_seconds``:
+  frozen objects are never scanned again, so the automatic collections only look at what was
+  allocated since, and stay short. Frozen objects are still freed by reference counting when
+  they die; only garbage *cycles* among them wait for the next full collection;
+* runs one full collection of everything (``gc.unfreeze`` + ``gc.collect``) every
+  ``worker.gc_full_collect_seconds`` (an hour by default), so such cycles cannot pile up;
+* reports every pause in ``agentwatch_gc_pause_seconds{generation}``.
+
+Setting ``worker.gc_freeze_seconds`` to 0 leaves Python's collector exactly as it is.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import Any
+
+__all__ = ["GcPolicy"]
+
+
+class GcPolicy:
+    def __init__(self, freeze_seconds: float, full_collect_seconds: float, pauses: Any | None = None) -> None:
+        self.freeze_seconds = freeze_seconds
+        self.full_collect_seconds = full_collect_seconds
+        self.pauses = pauses  # a Histogram with a "generation" label, or None
+        self._started: float | None = None
+        self._last_full = time.monotonic()
+        self._last_freeze = 0.0
+        self.full_collections = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.freeze_seconds > 0
+
+    def install(self) -> None:
+        """Measure pauses from now on and, if enabled, freeze what start-up allocated."""
+        if self.pauses is not None and self._on_gc not in gc.callbacks:
+            gc.callbacks.append(self._on_gc)
+        if self.enabled:
+            gc.collect()
+            gc.freeze()
+            self._last_freeze = self._last_full = time.monotonic()
+
+    def uninstall(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+        if self.enabled:
+            gc.unfreeze()
+
+    def tick(self, now: float | None = None) -> None:
+        """Called from a timer: freeze or fully collect when due."""
+        if not self.enabled:
+            return
+        now = time.monotonic() if now is None else now
+        if self.full_collect_seconds > 0 and now - self._last_full >= self.full_collect_seconds:
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+            self.full_collections += 1
+            self._last_full = self._last_freeze = now
+        elif now - self._last_freeze >= self.freeze_seconds:
+            gc.collect(1)  # young cycles out first: only survivors are frozen
+            gc.freeze()
+            self._last_freeze = now
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started is not None and self.pauses is not None:
+            self.pauses.labels(str(info.get("generation", "?"))).observe(time.perf_counter() - self._started)
+            self._started = None

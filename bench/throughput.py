@@ -13,6 +13,11 @@ In one run, against one embedded broker, with realistic simulated fleet events:
     of the output record minus that of the input record (both stamped by producers on this
     machine, so consumer lag does not count).
 
+It also reads the worker process's own CPU time over the measured stretch (Linux ``/proc``):
+CPU µs per event, and events per CPU second, for both modes and their ratio. On a shared
+machine events/s move with whatever else runs; CPU per event moves much less, so it is the
+steadier figure for comparing changes.
+
 Throughput is measured on a backlog: ``--events`` are produced first, then the worker starts;
 events/s = records / (last output timestamp - first output timestamp). It also attributes the
 full worker's per-event CPU to its parts, in-process, on the same events.
@@ -151,6 +156,15 @@ def _create_topics(env: dict[str, str]) -> None:
                    capture_output=True, timeout=120)
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path) -> dict[str, Any]:
     prefix = f"{mode[:4]}{uuid.uuid4().hex[:6]}."
     env = _env(bootstrap, prefix, tmp)
@@ -163,14 +177,22 @@ def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path
         if len(got) < len(warm):
             raise RuntimeError(f"{mode} worker did not start (see {tmp / (mode + '.log')})")
         body = events[1000:]
+        cpu0 = process_cpu_seconds(proc.pid)
         asyncio.run(_produce(bootstrap, prefix + "agent.actions", body))
         outs = asyncio.run(_read_outputs(bootstrap, prefix + "agent.actions.enriched", len(events), 600))
+        cpu1 = process_cpu_seconds(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
     stamps = sorted(ts for ts, _ in outs[len(warm):])
     seconds = max(0.001, (stamps[-1] - stamps[0]) / 1000.0)
-    return {"events": len(stamps), "seconds": round(seconds, 3), "events_per_s": round(len(stamps) / seconds)}
+    result: dict[str, Any] = {"events": len(stamps), "seconds": round(seconds, 3),
+                              "events_per_s": round(len(stamps) / seconds)}
+    if cpu0 is not None and cpu1 is not None:
+        # the worker's own CPU per event: what one core buys, whatever else the machine runs
+        result["worker_cpu_us_per_event"] = round((cpu1 - cpu0) / len(body) * 1e6, 1)
+        result["events_per_cpu_second"] = round(len(body) / max(1e-9, cpu1 - cpu0))
+    return result
 
 
 def measure_latency(bootstrap: str, events: list[bytes], rate: float, seconds: float, tmp: Path) -> dict[str, Any]:
@@ -279,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         result["full"] = measure_throughput("full", broker.bootstrap, events, tmp)
         result["ratio_full_to_passthrough"] = round(
             result["full"]["events_per_s"] / result["passthrough"]["events_per_s"], 3)
+        if "events_per_cpu_second" in result["full"] and "events_per_cpu_second" in result["passthrough"]:
+            result["ratio_full_to_passthrough_per_cpu_second"] = round(
+                result["full"]["events_per_cpu_second"] / result["passthrough"]["events_per_cpu_second"], 3)
         console.print(f"latency at {args.rate:g} events/s ...")
         result["latency"] = measure_latency(broker.bootstrap, events, args.rate, args.seconds, tmp)
     result["per_event_cpu_us"] = attribute(events)
@@ -289,6 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     table.add_row("(a) passthrough events/s", f"{result['passthrough']['events_per_s']:,}")
     table.add_row("(b) full worker events/s", f"{result['full']['events_per_s']:,}")
     table.add_row("(c) ratio b/a", f"{result['ratio_full_to_passthrough']:.2f}")
+    for mode in ("passthrough", "full"):
+        if "worker_cpu_us_per_event" in result[mode]:
+            table.add_row(f"worker CPU µs/event: {mode}", f"{result[mode]['worker_cpu_us_per_event']:.1f}")
+    if "ratio_full_to_passthrough_per_cpu_second" in result:
+        table.add_row("(c') ratio b/a per CPU second", f"{result['ratio_full_to_passthrough_per_cpu_second']:.2f}")
     lat = result["latency"]
     table.add_row(f"(d) latency p50 at {lat['rate']:g}/s", f"{lat['p50_ms']:.0f} ms")
     table.add_row(f"(d) latency p99 at {lat['rate']:g}/s", f"{lat['p99_ms']:.0f} ms")

@@ -125,7 +125,14 @@ class Finding:
 
 @runtime_checkable
 class Detector(Protocol):
-    """Anything that scores events. ``name`` is the ``detector`` of the findings it emits."""
+    """Anything that scores events. ``name`` is the ``detector`` of the findings it emits.
+
+    A detector may declare ``stateless = True`` when ``score_one`` depends only on the event and
+    the configuration and ``learn_one`` does nothing (the rule engine). The processor then scores
+    a whole chunk of events with it in one pass before the stateful detectors see them one by
+    one: one detector's code and caches stay hot in the CPU instead of alternating with the
+    others' for every event. Findings keep the detectors' order either way.
+    """
 
     name: str
 

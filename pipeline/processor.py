@@ -184,6 +184,16 @@ class Processor:
         self.state_loader = state_loader
         self.enriched_extra = enriched_extra
         self.stats = ProcessorStats()
+        # stateless detectors at the front of the list score a chunk at a time (see
+        # detectors.base.Detector); the rest, in order, one event at a time
+        n_stateless = 0
+        for det in self.detectors:
+            if not getattr(det, "stateless", False):
+                break
+            n_stateless += 1
+        self._stateless = self.detectors[:n_stateless]
+        self._stateful_detectors = self.detectors[n_stateless:]
+        self._learners = self._stateful_detectors
         self._agents: OrderedDict[str, _AgentCore] = OrderedDict()
         self._dirty: set[str] = set()
         self._clocks: dict[int, float] = {}
@@ -277,24 +287,44 @@ class Processor:
     # -- processing --------------------------------------------------------------------------
 
     def process_actions(self, records: Iterable[InputRecord]) -> list[Output]:
+        """Process a chunk of action records in order; return every output they caused.
+
+        Two passes: the first decodes, checks event time and drops duplicates (every dead letter
+        is emitted here); then the stateless detectors score all admitted events, each detector
+        in one go; the second pass runs the stateful detectors, risk, response, incidents and
+        learning event by event in input order, so each event sees the state its predecessors
+        left, exactly as if everything ran per event.
+        """
         out: list[Output] = []
         records = list(records)
         if records and FLEET_KEY not in self._agents:
             self._agent(FLEET_KEY, records[0].partition)
+        admitted: list[tuple[InputRecord, Event]] = []
         for rec in records:
-            self._process_one(rec, out)
+            event = self._admit(rec, out)
+            if event is not None:
+                admitted.append((rec, event))
+        if admitted:
+            stateless = self._stateless
+            early: list[list[list[Finding]]] = [[det.score_one(ev) for _, ev in admitted] for det in stateless]
+            for i, (rec, event) in enumerate(admitted):
+                findings: list[Finding] = []
+                for found in early:
+                    findings.extend(found[i])
+                self._process_one(rec, event, findings, out)
         counts = self.stats.outputs
         for o in out:
             counts[o.kind] = counts.get(o.kind, 0) + 1
         return out
 
-    def _process_one(self, rec: InputRecord, out: list[Output]) -> None:
+    def _admit(self, rec: InputRecord, out: list[Output]) -> Event | None:
+        """Decode, validate, check event time, drop duplicates; a dead letter or None otherwise."""
         stats = self.stats
         stats.events_in += 1
         result = decode_event(rec.value, self._max_bytes)
         if isinstance(result, ValidationFailure):
             out.append(self._dead_letter(rec, result))
-            return
+            return None
         event = result
         ts = event.ts
         if rec.timestamp_ms is not None:
@@ -303,35 +333,40 @@ class Processor:
                 out.append(self._dead_letter(rec, ValidationFailure(
                     "time_skew", f"ts {event.data['ts']} is {ts - received:.0f}s ahead of the time the broker "
                     f"received it ({iso_time(received)}; limit {self._lead:.0f}s)")))
-                return
+                return None
         clock = self._clocks.get(rec.partition)
         if clock is not None:
             if ts < clock - self._lateness:
                 out.append(self._dead_letter(rec, ValidationFailure(
                     "time_skew", f"ts {event.data['ts']} is {clock - ts:.0f}s behind the stream's watermark "
                     f"{iso_time(clock)} (limit {self._lateness:.0f}s)")))
-                return
+                return None
             if rec.timestamp_ms is None and ts > clock + self._gap:
                 out.append(self._dead_letter(rec, ValidationFailure(
                     "time_skew", f"ts {event.data['ts']} is {ts - clock:.0f}s ahead of the stream's watermark "
                     f"{iso_time(clock)} (limit {self._gap:.0f}s)")))
-                return
+                return None
             if ts > clock:
                 self._clocks[rec.partition] = ts
         else:
             self._clocks[rec.partition] = ts
-        if isinstance(self.clock, EventClock):
-            self.clock.now_ts = max(self.clock.now_ts, ts)
         agent_id = event.agent_id
         core = self._agent(agent_id, rec.partition)
         core.partition = rec.partition
         if core.seen(event.event_id, ts, self._dedup_window, self._dedup_cap):
             stats.duplicates += 1
-            return
+            return None
         self._dirty.add(agent_id)
+        return event
 
-        findings: list[Finding] = []
-        for det in self.detectors:
+    def _process_one(self, rec: InputRecord, event: Event, findings: list[Finding], out: list[Output]) -> None:
+        """Everything after admission for one event; ``findings`` holds the stateless detectors'."""
+        stats = self.stats
+        ts = event.ts
+        if isinstance(self.clock, EventClock):
+            self.clock.now_ts = max(self.clock.now_ts, ts)
+        agent_id = event.agent_id
+        for det in self._stateful_detectors:
             findings.extend(det.score_one(event))
         if findings:
             fstats = stats.findings
@@ -352,12 +387,12 @@ class Processor:
         stats.enriched += 1
 
         if self.tracker is None or not self.tracker.has_open(agent_id):
-            for det in self.detectors:
+            for det in self._learners:
                 det.learn_one(event)
         else:
             # under investigation: no learning from what may be the attacker (no poisoning),
             # but rate and sequence context keep moving
-            for det in self.detectors:
+            for det in self._learners:
                 observe = getattr(det, "observe_one", None)
                 if observe is not None:
                     observe(event)

@@ -130,6 +130,8 @@ class RuleDetector:
     """Rule findings for one event at a time. See the module docstring."""
 
     name = "rules"
+    #: score_one reads only the event and the rule set; learn_one does nothing (see detectors.base)
+    stateless = True
 
     def __init__(
         self,

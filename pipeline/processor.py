@@ -299,53 +299,59 @@ class Processor:
         records = list(records)
         if records and FLEET_KEY not in self._agents:
             self._agent(FLEET_KEY, records[0].partition)
-        admitted: list[tuple[InputRecord, Event]] = []
+        # first pass: each record becomes a dead letter (kept in place, so outputs stay in input
+        # order) or an admitted event
+        slots: list[Output | tuple[InputRecord, Event]] = []
+        admitted: list[Event] = []
         for rec in records:
-            event = self._admit(rec, out)
-            if event is not None:
-                admitted.append((rec, event))
-        if admitted:
-            stateless = self._stateless
-            early: list[list[list[Finding]]] = [[det.score_one(ev) for _, ev in admitted] for det in stateless]
-            for i, (rec, event) in enumerate(admitted):
-                findings: list[Finding] = []
-                for found in early:
-                    findings.extend(found[i])
-                self._process_one(rec, event, findings, out)
+            result = self._admit(rec)
+            if isinstance(result, Event):
+                admitted.append(result)
+                slots.append((rec, result))
+            elif result is not None:  # None: a duplicate, dropped
+                slots.append(result)
+        early = [[det.score_one(ev) for ev in admitted] for det in self._stateless] if admitted else []
+        i = 0
+        for slot in slots:
+            if isinstance(slot, Output):
+                out.append(slot)
+                continue
+            findings: list[Finding] = []
+            for found in early:
+                findings.extend(found[i])
+            i += 1
+            self._process_one(slot[0], slot[1], findings, out)
         counts = self.stats.outputs
         for o in out:
             counts[o.kind] = counts.get(o.kind, 0) + 1
         return out
 
-    def _admit(self, rec: InputRecord, out: list[Output]) -> Event | None:
-        """Decode, validate, check event time, drop duplicates; a dead letter or None otherwise."""
+    def _admit(self, rec: InputRecord) -> Event | Output | None:
+        """Decode, validate, check event time, drop duplicates: the event, its dead letter, or
+        None for a duplicate."""
         stats = self.stats
         stats.events_in += 1
         result = decode_event(rec.value, self._max_bytes)
         if isinstance(result, ValidationFailure):
-            out.append(self._dead_letter(rec, result))
-            return None
+            return self._dead_letter(rec, result)
         event = result
         ts = event.ts
         if rec.timestamp_ms is not None:
             received = rec.timestamp_ms / 1000.0
             if ts > received + self._lead:
-                out.append(self._dead_letter(rec, ValidationFailure(
+                return self._dead_letter(rec, ValidationFailure(
                     "time_skew", f"ts {event.data['ts']} is {ts - received:.0f}s ahead of the time the broker "
-                    f"received it ({iso_time(received)}; limit {self._lead:.0f}s)")))
-                return None
+                    f"received it ({iso_time(received)}; limit {self._lead:.0f}s)"))
         clock = self._clocks.get(rec.partition)
         if clock is not None:
             if ts < clock - self._lateness:
-                out.append(self._dead_letter(rec, ValidationFailure(
+                return self._dead_letter(rec, ValidationFailure(
                     "time_skew", f"ts {event.data['ts']} is {clock - ts:.0f}s behind the stream's watermark "
-                    f"{iso_time(clock)} (limit {self._lateness:.0f}s)")))
-                return None
+                    f"{iso_time(clock)} (limit {self._lateness:.0f}s)"))
             if rec.timestamp_ms is None and ts > clock + self._gap:
-                out.append(self._dead_letter(rec, ValidationFailure(
+                return self._dead_letter(rec, ValidationFailure(
                     "time_skew", f"ts {event.data['ts']} is {ts - clock:.0f}s ahead of the stream's watermark "
-                    f"{iso_time(clock)} (limit {self._gap:.0f}s)")))
-                return None
+                    f"{iso_time(clock)} (limit {self._gap:.0f}s)"))
             if ts > clock:
                 self._clocks[rec.partition] = ts
         else:

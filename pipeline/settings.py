@@ -95,7 +95,7 @@ class WorkerSettings(_Section):
     data_dir: Path = Path(".agentwatch/worker")
     #: garbage collector policy (pipeline/gcpolicy.py): every this many seconds, what survived is
     #: frozen so that collections stop rescanning long-lived state (0 = Python's defaults)
-    gc_freeze_seconds: float = Field(5.0, ge=0)
+    gc_freeze_seconds: float = Field(1.0, ge=0)
     #: ...and every this many seconds one full collection of everything (0 = never)
     gc_full_collect_seconds: float = Field(3600.0, ge=0)
 

@@ -97,7 +97,8 @@ class KafkaSink:
             topic = topics[out.kind]
             key = out.key.encode("utf-8") if out.key is not None else None
             value = encode(out)
-            if out.partition is not None and out.partition in await self._partitions_of(producer, topic):
+            if out.partition is not None and out.partition in (
+                    self._partitions.get(topic) or await self._partitions_of(producer, topic)):
                 slot = (topic, out.partition)
                 batch = batches.get(slot)
                 if batch is None:

@@ -263,8 +263,9 @@ class ProcessStage:
     async def _write_state(self, state: dict[str, tuple[int, bytes]]) -> None:
         """One changelog record per changed agent, then one checkpoint marker per partition.
 
-        The records go straight through the producer and are awaited (faust's ``send_soon``
-        buffer would let a kill -9 lose state that the committed offsets already count).
+        The records go straight through the producer, one record batch per partition (a ``send``
+        per agent cost ~20 µs each), and are awaited (faust's ``send_soon`` buffer would let a
+        kill -9 lose state that the committed offsets already count).
         The marker is sent after the batch is delivered, so it is the last record of its
         partition and in a produce request of its own: brokers that report the end offset of a
         partition by its last record batch (the embedded test broker does) then still let
@@ -273,18 +274,30 @@ class ProcessStage:
         """
         if not state:
             return
-        producer = self.table.app.producer
+        producer = self.sink._aiokafka()
         topic = self.table.changelog_topic.get_topic_name()
         futures = []
-        partitions: dict[int, int] = {}
+        batches: dict[int, Any] = {}
+        counts: dict[int, int] = {}
         for agent_id, (partition, value) in state.items():
-            partitions[partition] = partitions.get(partition, 0) + 1
-            futures.append(await producer.send(topic, agent_id.encode("utf-8"), value, partition, None, None))
+            counts[partition] = counts.get(partition, 0) + 1
+            key = agent_id.encode("utf-8")
+            batch = batches.get(partition)
+            if batch is None:
+                batch = batches[partition] = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: ship it
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = batches[partition] = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is None:  # larger than a batch
+                    futures.append(await producer.send(topic, value, key=key, partition=partition))
+        for partition, batch in batches.items():
+            if batch.record_count():
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*futures)
         markers = []
-        for partition, count in partitions.items():
+        for partition, count in counts.items():
             marker = orjson.dumps({"agents": count})
-            markers.append(await producer.send(topic, CHECKPOINT_KEY, marker, partition, None, None))
+            markers.append(await producer.send(topic, marker, key=CHECKPOINT_KEY, partition=partition))
         await asyncio.gather(*markers)
 
     def _decode(self, records: Sequence[Any], tp: Any, outputs: list[Output]) -> list[dict[str, Any]]:

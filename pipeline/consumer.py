@@ -10,9 +10,11 @@ registered with :meth:`BatchApp.batch_stage` go from ``getmany`` straight to the
 batch of raw records per fetch. All other topics (table changelogs during recovery, any ordinary
 faust agent) still take faust's per-message path.
 
-At-least-once: the stage returns only after the outputs for the batch are delivered; then the
-batch's offsets are marked acknowledged in faust's own bookkeeping, and faust's commit loop
-commits them (it flushes the producer first). A crash before that replays the batch.
+At-least-once: the stage hands back a future that completes only once the batch's outputs are
+delivered and the state flush covering the batch is written; then the batch's offsets are marked
+acknowledged in faust's own bookkeeping, and faust's commit loop commits them (it flushes the
+producer first). A crash before that replays the batch. Before a rebalance or shutdown waits for
+the batches in flight, it asks the stage to flush its state at once (``app.batch_flush``).
 
 This subclasses faust internals (``_drain_messages``, ``_acked``), so pyproject pins
 faust-streaming to 0.15.x and tests cover the behaviour on a real broker.

@@ -87,6 +87,12 @@ MAX_EXPANSION = 2048
 _EMPTY: frozenset[int] = frozenset()
 _QUIET = re2.Options()
 _QUIET.log_errors = False
+try:  # the binding's anchor constant, for the fast single-regex test in _verifier
+    from re2 import _re2
+
+    _UNANCHORED: Any = _re2.RE2.Anchor.UNANCHORED
+except (ImportError, AttributeError):  # pragma: no cover - another re2 binding
+    _UNANCHORED = None
 
 
 class CompileError(Exception):
@@ -341,7 +347,23 @@ def _verifier(pred: Pred) -> Callable[[Values], bool]:
         rx = re2.compile(("" if pred.cased else "(?i)") + f"^(?:{x})$", _QUIET)
     else:
         rx = re2.compile(str(x), _QUIET)
-    return lambda vs: any(rx.search(v) is not None for v in vs)
+    # The binding's RE2 object directly: ``rx.search`` runs a Python generator that maps byte
+    # offsets back to characters (1.5-5 µs a call); we only need whether there is a match,
+    # which is the same search (unanchored, whole text) without the span bookkeeping (~0.6 µs).
+    inner = getattr(rx, "_regexp", None)
+    if inner is None or _UNANCHORED is None:  # pragma: no cover - another re2 binding
+        return lambda vs: any(rx.search(v) is not None for v in vs)
+    match = inner.Match
+    unanchored = _UNANCHORED
+
+    def verify(vs: Values) -> bool:
+        for v in vs:
+            b = v.encode()
+            if match(unanchored, b, 0, len(b))[0][0] >= 0:
+                return True
+        return False
+
+    return verify
 
 
 #: per-field memo of value -> true predicates, for event-level fields (bounded: cleared when

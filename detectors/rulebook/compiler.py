@@ -399,7 +399,8 @@ class FieldIndex:
         self.verify: dict[int, Callable[[Values], bool]] = {}
         self.direct: list[tuple[int, Callable[[Values | None], bool]]] = []
         self._direct_ops: list[str] = []
-        self.memo: dict[Values | None, frozenset[int]] = {}
+        # keys: a field's values (tuple or None), or one string for a single-string value
+        self.memo: dict[Values | str | None, frozenset[int]] = {}
 
     def add(self, pid: int, pred: Pred, set_patterns: list[tuple[str, int]]) -> None:
         if pred.op == "eq":
@@ -644,10 +645,17 @@ def _simplify(node: Node, known: dict[int, bool]) -> Node:
     return subs[0] if len(subs) == 1 else (kind, tuple(subs))
 
 
+#: the wildcards of a glob as _glob_regex writes them (literal text is escaped, so never these)
+_GLOB_WILDCARDS = re2.compile(r"\(\?s:\.\*?\)")
+
+
 def _cost(pred: Pred) -> float:
     """How often the predicate is expected to be true (relative): the prefilter index puts a rule
     under its cheapest necessary predicates, so a rule is evaluated only when one of them holds."""
     if pred.op in ("null", "exists", "num", "cidr"):
+        return 50.0
+    if pred.op == "glob" and not _GLOB_WILDCARDS.sub("", str(pred.arg)):
+        # only wildcards (``?``, ``*?``: any non-empty value): as often true as ``exists``
         return 50.0
     if pred.field in LOW_CARDINALITY:
         return 20.0
@@ -812,6 +820,30 @@ class _EvField:
             return
         memo = fi.memo
         memo_truth = fi.memo_truth
+        if raw is not None:
+            # a JSON path: most values are one string, memoised under the string itself (a
+            # str key never equals the tuple keys of other values), so the common event costs
+            # a dict walk and one lookup, without building the 1-tuple
+            read = raw
+            truth = fi.truth
+
+            def by_text(data: dict[str, Any], action: Any) -> frozenset[int]:
+                v = read(data, action)
+                if type(v) is not str:
+                    return memo_truth(_values(v))
+                got = memo.get(v)
+                if got is None:
+                    t: set[int] = set()
+                    truth((v,), t)
+                    got = frozenset(t) if t else _EMPTY
+                    if len(v) <= _MEMO_MAX_CHARS:  # as memo_truth: short values only
+                        if len(memo) >= _MEMO_ENTRIES:
+                            memo.clear()
+                        memo[v] = got
+                return got
+
+            self.truth = by_text
+            return
 
         def memoised(data: dict[str, Any], action: Any) -> frozenset[int]:
             values = get(data, action)

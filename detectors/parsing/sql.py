@@ -63,13 +63,10 @@ _N = 4  # number
 _P = 5  # punctuation / operator
 
 
-@dataclass(slots=True)
-class _T:
-    kind: int
-    value: str
-    start: int
-    end: int
-    depth: int
+#: one token: (kind, value, start, end, depth), read as ``t[KIND]``, ``t[VALUE]``... A plain
+#: tuple: a dataclass __init__ per token cost a third of the parse of a typical query.
+_T = tuple[int, str, int, int, int]
+KIND, VALUE, START, END, DEPTH = 0, 1, 2, 3, 4
 
 
 # One pattern finds the next token: whitespace and comments skipped, then exactly one of the
@@ -112,21 +109,21 @@ def _tokenize(s: str, budget: int) -> tuple[list[_T], bool]:
             continue
         start, i = m.span(g)
         if g == 2:
-            append(_T(_W, m.group(2).upper(), start, i, depth))
+            append((_W, m.group(2).upper(), start, i, depth))
         elif g == 4:
             c = m.group(4)
             if c == "(":
-                append(_T(_P, "(", start, i, depth))
+                append((_P, "(", start, i, depth))
                 depth += 1
             elif c == ")":
                 depth = max(0, depth - 1)
-                append(_T(_P, ")", start, i, depth))
+                append((_P, ")", start, i, depth))
             else:
-                append(_T(_P, c, start, i, depth))
+                append((_P, c, start, i, depth))
         elif g == 3:
-            append(_T(_N, m.group(3), start, i, depth))
+            append((_N, m.group(3), start, i, depth))
         elif g == 7:
-            append(_T(_P, m.group(7), start, i, depth))
+            append((_P, m.group(7), start, i, depth))
         elif g == 1:  # i is just after the opening quote
             j = i
             parts = []
@@ -143,22 +140,22 @@ def _tokenize(s: str, budget: int) -> tuple[list[_T], bool]:
                     continue
                 j = k + 1
                 break
-            append(_T(_S, "".join(parts), start, j, depth))
+            append((_S, "".join(parts), start, j, depth))
             i = j
         elif g == 5:
             tag = m.group(5)
             k = s.find(tag, i)
             j = n if k < 0 else k + len(tag)
-            append(_T(_S, s[i : k if k >= 0 else n], start, j, depth))
+            append((_S, s[i : k if k >= 0 else n], start, j, depth))
             i = j
         elif g == 6:
             k = s.find(_CLOSE[m.group(6)], i)
             j = n if k < 0 else k + 1
-            append(_T(_Q, s[i : k if k >= 0 else n].lower(), start, j, depth))
+            append((_Q, s[i : k if k >= 0 else n].lower(), start, j, depth))
             i = j
         else:  # a character no rule above takes: a (non-ASCII) digit is a number
             c = m.group(8)
-            append(_T(_N if c.isdigit() else _P, c, start, i, depth))
+            append((_N if c.isdigit() else _P, c, start, i, depth))
     return toks, False
 
 
@@ -202,7 +199,7 @@ def _split(toks: list[_T]) -> list[list[_T]]:
     stmts: list[list[_T]] = []
     cur: list[_T] = []
     for t in toks:
-        if t.kind == _P and t.value == ";" and t.depth == 0:
+        if t[KIND] == _P and t[VALUE] == ";" and t[DEPTH] == 0:
             if cur:
                 stmts.append(cur)
             cur = []
@@ -221,14 +218,14 @@ def _name_at(ts: list[_T], i: int) -> tuple[str, str, int]:
     n = len(ts)
     while i < n:
         t = ts[i]
-        if t.kind == _W:
-            parts.append(t.value.lower())
-        elif t.kind == _Q:
-            parts.append(t.value)
+        if t[KIND] == _W:
+            parts.append(t[VALUE].lower())
+        elif t[KIND] == _Q:
+            parts.append(t[VALUE])
         else:
             break
         i += 1
-        if i < n and ts[i].kind == _P and ts[i].value == ".":
+        if i < n and ts[i][KIND] == _P and ts[i][VALUE] == ".":
             i += 1
             continue
         break
@@ -239,39 +236,39 @@ def _name_at(ts: list[_T], i: int) -> tuple[str, str, int]:
 
 def _analyse(ts: list[_T], text: str) -> SqlStatement:
     n = len(ts)
-    base_depth = ts[0].depth
+    base_depth = ts[0][DEPTH]
     k = 0
     # leading parentheses: "(SELECT ...)"
-    while k < n and ts[k].kind == _P and ts[k].value == "(":
+    while k < n and ts[k][KIND] == _P and ts[k][VALUE] == "(":
         k += 1
-    first = ts[k].value if k < n and ts[k].kind == _W else ""
-    if k < n and ts[k].kind == _P and ts[k].value.startswith("\\"):
+    first = ts[k][VALUE] if k < n and ts[k][KIND] == _W else ""
+    if k < n and ts[k][KIND] == _P and ts[k][VALUE].startswith("\\"):
         first = ""
     kind = first if first in _KINDS else (first or "UNKNOWN")
-    main_depth = ts[k].depth if k < n else base_depth
+    main_depth = ts[k][DEPTH] if k < n else base_depth
     if kind == "WITH":
         # the statement kind is the first DML keyword at the top level after the CTE list
         for t in ts[k + 1 :]:
             if (
-                t.depth == main_depth
-                and t.kind == _W
-                and t.value in ("SELECT", "INSERT", "UPDATE", "DELETE", "MERGE")
+                t[DEPTH] == main_depth
+                and t[KIND] == _W
+                and t[VALUE] in ("SELECT", "INSERT", "UPDATE", "DELETE", "MERGE")
             ):
-                kind = t.value
+                kind = t[VALUE]
                 break
     elif kind in ("EXPLAIN",) or first == "EXPLAIN":
         kind = "EXPLAIN"
         for t in ts[k + 1 : k + 4]:
-            if t.kind == _W and t.value == "ANALYZE":
+            if t[KIND] == _W and t[VALUE] == "ANALYZE":
                 for t2 in ts[k + 1 :]:
-                    if t2.kind == _W and t2.value in (
+                    if t2[KIND] == _W and t2[VALUE] in (
                         "SELECT",
                         "INSERT",
                         "UPDATE",
                         "DELETE",
                         "MERGE",
                     ):
-                        kind = t2.value
+                        kind = t2[VALUE]
                         break
                 break
     elif kind == "START":
@@ -283,11 +280,11 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
     object_type = ""
     if kind in ("DROP", "CREATE", "ALTER", "TRUNCATE", "UNDROP", "COMMENT", "GRANT", "REVOKE"):
         for t in ts[k + 1 : k + 8]:
-            if t.kind != _W:
+            if t[KIND] != _W:
                 break
-            if t.value in _DDL_MODIFIERS:
+            if t[VALUE] in _DDL_MODIFIERS:
                 continue
-            object_type = t.value
+            object_type = t[VALUE]
             break
         if kind == "TRUNCATE" and object_type not in ("TABLE", ""):
             object_type = "TABLE"  # TRUNCATE name
@@ -313,8 +310,8 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
         j = k + 1
         while (
             j < n
-            and ts[j].kind == _W
-            and (ts[j].value in _DDL_MODIFIERS or ts[j].value in ("TABLE", "VIEW"))
+            and ts[j][KIND] == _W
+            and (ts[j][VALUE] in _DDL_MODIFIERS or ts[j][VALUE] in ("TABLE", "VIEW"))
         ):
             j += 1
         while j < n:
@@ -322,7 +319,7 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
             if not bare or bare.upper() in _CLAUSE_END:
                 break
             add_table(bare, qual)
-            if j < n and ts[j].kind == _P and ts[j].value == ",":
+            if j < n and ts[j][KIND] == _P and ts[j][VALUE] == ",":
                 j += 1
                 continue
             break
@@ -340,8 +337,8 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
         j = k + 1
         while (
             j < n
-            and ts[j].kind == _W
-            and ts[j].value in ("TABLE", "ONLY", "FULL", "VERBOSE", "ANALYZE")
+            and ts[j][KIND] == _W
+            and ts[j][VALUE] in ("TABLE", "ONLY", "FULL", "VERBOSE", "ANALYZE")
         ):
             j += 1
         bare, qual, _ = _name_at(ts, j)
@@ -352,57 +349,59 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
     i = k
     while i < n:
         t = ts[i]
-        v = t.value
-        if t.kind == _W:
-            at_main = t.depth == main_depth
+        v = t[VALUE]
+        if t[KIND] == _W:
+            at_main = t[DEPTH] == main_depth
             if v in _TABLE_INTRO and not (
                 v == "TABLE" and kind in ("DROP", "TRUNCATE", "ALTER", "CREATE")
             ):
                 if (
                     v == "UPDATE"
                     and prev is not None
-                    and prev.kind == _W
-                    and prev.value in ("FOR", "KEY", "NO", "ON", "DO")
+                    and prev[KIND] == _W
+                    and prev[VALUE] in ("FOR", "KEY", "NO", "ON", "DO")
                 ):
                     pass  # FOR UPDATE / ON UPDATE / DO UPDATE: not a table
                 elif (
                     v == "INTO"
                     and i + 1 < n
-                    and ts[i + 1].kind == _W
-                    and ts[i + 1].value in ("OUTFILE", "DUMPFILE")
+                    and ts[i + 1][KIND] == _W
+                    and ts[i + 1][VALUE] in ("OUTFILE", "DUMPFILE")
                 ):
                     into_outfile = True
-                elif v == "USING" and i + 1 < n and ts[i + 1].kind == _P and ts[i + 1].value == "(":
+                elif (
+                    v == "USING" and i + 1 < n and ts[i + 1][KIND] == _P and ts[i + 1][VALUE] == "("
+                ):
                     pass  # JOIN ... USING (col)
                 else:
                     j = i + 1
                     while True:
                         while (
                             j < n
-                            and ts[j].kind == _W
-                            and ts[j].value
+                            and ts[j][KIND] == _W
+                            and ts[j][VALUE]
                             in ("ONLY", "LATERAL", "TABLE", "IGNORE", "LOW_PRIORITY")
                         ):
                             j += 1
                         bare, qual, j2 = _name_at(ts, j)
                         if not bare or bare.upper() in _CLAUSE_END:
                             break
-                        if j2 < n and ts[j2].kind == _P and ts[j2].value == "(" and v != "INTO":
+                        if j2 < n and ts[j2][KIND] == _P and ts[j2][VALUE] == "(" and v != "INTO":
                             break  # a table function, not a table
                         add_table(bare, qual)
                         j = j2
                         if v != "FROM":
                             break
                         # FROM a x, b y: skip an alias, continue after a comma
-                        if j < n and ts[j].kind == _W and ts[j].value == "AS":
+                        if j < n and ts[j][KIND] == _W and ts[j][VALUE] == "AS":
                             j += 1
-                        if j < n and ts[j].kind in (_W, _Q) and ts[j].value not in _CLAUSE_END:
+                        if j < n and ts[j][KIND] in (_W, _Q) and ts[j][VALUE] not in _CLAUSE_END:
                             j += 1
                         if (
                             j < n
-                            and ts[j].kind == _P
-                            and ts[j].value == ","
-                            and ts[j].depth == t.depth
+                            and ts[j][KIND] == _P
+                            and ts[j][VALUE] == ","
+                            and ts[j][DEPTH] == t[DEPTH]
                         ):
                             j += 1
                             continue
@@ -423,50 +422,50 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
                     nt = ts[i + 1] if i + 1 < n else None
                     if nt is None:
                         copy_to = "?"
-                    elif nt.kind == _S:
-                        copy_to = nt.value[:256] or "?"
+                    elif nt[KIND] == _S:
+                        copy_to = nt[VALUE][:256] or "?"
                     else:
-                        copy_to = nt.value.lower()[:256]
+                        copy_to = nt[VALUE].lower()[:256]
             if (
                 i + 1 < n
-                and ts[i + 1].kind == _P
-                and ts[i + 1].value == "("
+                and ts[i + 1][KIND] == _P
+                and ts[i + 1][VALUE] == "("
                 and v not in _NOT_FUNCTIONS
                 and not (
-                    prev is not None and prev.kind == _W and prev.value in ("INTO", "TABLE", "AS")
+                    prev is not None and prev[KIND] == _W and prev[VALUE] in ("INTO", "TABLE", "AS")
                 )
             ):
                 name = v.lower()
                 if name not in functions and len(functions) < MAX_LIST:
                     functions.append(name)
         elif (
-            t.kind == _P
+            t[KIND] == _P
             and v == "*"
             and in_select_list
-            and t.depth == main_depth
+            and t[DEPTH] == main_depth
             and prev is not None
         ):
-            if (prev.kind == _W and prev.value in ("SELECT", "DISTINCT", "ALL")) or (
-                prev.kind == _P and prev.value in (",", ".")
+            if (prev[KIND] == _W and prev[VALUE] in ("SELECT", "DISTINCT", "ALL")) or (
+                prev[KIND] == _P and prev[VALUE] in (",", ".")
             ):
                 select_star = True
-        elif t.kind == _P and v.startswith("\\") and kind == "UNKNOWN":
+        elif t[KIND] == _P and v.startswith("\\") and kind == "UNKNOWN":
             pass
         prev = t
         i += 1
     if first == "WITH":  # names defined by the CTE list are not tables
         ctes = {
-            ts[j - 1].value.lower()
+            ts[j - 1][VALUE].lower()
             for j in range(k + 2, n)
-            if ts[j].kind == _W
-            and ts[j].value == "AS"
-            and ts[j].depth == main_depth
-            and ts[j - 1].kind in (_W, _Q)
+            if ts[j][KIND] == _W
+            and ts[j][VALUE] == "AS"
+            and ts[j][DEPTH] == main_depth
+            and ts[j - 1][KIND] in (_W, _Q)
         }
         keep = [(b, q) for b, q in zip(tables, qualified, strict=True) if b not in ctes]
         tables = [b for b, _ in keep]
         qualified = [q for _, q in keep]
-    span = (ts[0].start, ts[-1].end)
+    span = (ts[0][START], ts[-1][END])
     return SqlStatement(
         kind=kind,
         object_type=object_type,
@@ -490,15 +489,15 @@ def _trivial_where(ts: list[_T], i: int, depth: int) -> bool:
     n = len(ts)
     while i < n and len(clause) < 8:
         t = ts[i]
-        if t.depth == depth and t.kind == _W and t.value in _WHERE_END:
+        if t[DEPTH] == depth and t[KIND] == _W and t[VALUE] in _WHERE_END:
             break
-        if t.depth == depth and t.kind == _W and t.value == "OR":
+        if t[DEPTH] == depth and t[KIND] == _W and t[VALUE] == "OR":
             break
-        if t.depth == depth and t.kind == _W and t.value == "AND":
+        if t[DEPTH] == depth and t[KIND] == _W and t[VALUE] == "AND":
             return False
         clause.append(t)
         i += 1
-    vals = [(t.kind, t.value) for t in clause if not (t.kind == _P and t.value in ("(", ")"))]
+    vals = [(t[KIND], t[VALUE]) for t in clause if not (t[KIND] == _P and t[VALUE] in ("(", ")"))]
     if len(vals) == 1:
         return vals[0] in ((_W, "TRUE"), (_N, "1"))
     if len(vals) == 2:

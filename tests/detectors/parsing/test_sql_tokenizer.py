@@ -145,5 +145,5 @@ _QUERIES = [
 def test_tokenizer_same_as_reference(text: str, budget: int) -> None:
     toks, cut = _tokenize(text, budget)
     want, want_cut = reference_tokenize(text, budget)
-    assert [astuple(t) for t in toks] == [astuple(t) for t in want]
+    assert toks == [astuple(t) for t in want]
     assert cut == want_cut

@@ -861,7 +861,7 @@ def _present(v: Any) -> bool:
     if isinstance(v, (str, int, float)):  # bool is an int
         return True
     if isinstance(v, list):
-        for i in v[:256]:
+        for i in v if len(v) <= 256 else v[:256]:  # no copy of the usual short list
             if isinstance(i, (str, int, float)):
                 return True
     return False
@@ -873,6 +873,17 @@ def _raw_getter(name: str) -> Callable[[dict[str, Any], Any], Any]:
     if len(parts) == 2 and parts[0] == "action":
         key = parts[1]
         return lambda data, action: action.get(key) if action is not None else None
+    if len(parts) == 1:
+        top = parts[0]
+        return lambda data, action: data.get(top)
+    if len(parts) == 2:  # delegation.token_id...: the walk below, unrolled
+        outer, inner = parts
+
+        def two(data: dict[str, Any], action: Any) -> Any:
+            cur = data.get(outer)
+            return cur.get(inner) if isinstance(cur, dict) else None
+
+        return two
 
     def walk(data: dict[str, Any], action: Any) -> Any:
         cur: Any = data
@@ -1342,7 +1353,8 @@ class Matcher:
         vtruth = unit.vtruth
         ef: EventFields | None = None
         pre = dict(pending) if pending else None
-        order = sorted(cands | pre.keys()) if pre else sorted(cands)
+        # rules in index order (findings in catalog order); most events have one candidate
+        order = sorted(cands | pre.keys()) if pre else cands if len(cands) == 1 else sorted(cands)
         for ri in order:
             cr = self.rules[ri]
             if pre is not None and ri in pre:  # condition already known true (command-level)

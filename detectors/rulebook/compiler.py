@@ -57,6 +57,7 @@ from sigma.types import (
 from detectors.base import Event
 from detectors.parsing.shell import ParsedShell
 from detectors.rulebook.fields import (
+    DERIVED_EVENT_FIELDS,
     LOW_CARDINALITY,
     UNIT_FIELDS,
     EventFields,
@@ -87,6 +88,12 @@ MAX_EXPANSION = 2048
 _EMPTY: frozenset[int] = frozenset()
 _QUIET = re2.Options()
 _QUIET.log_errors = False
+try:  # the binding's anchor constant, for the fast single-regex test in _verifier
+    from re2 import _re2
+
+    _UNANCHORED: Any = _re2.RE2.Anchor.UNANCHORED
+except (ImportError, AttributeError):  # pragma: no cover - another re2 binding
+    _UNANCHORED = None
 
 
 class CompileError(Exception):
@@ -341,7 +348,23 @@ def _verifier(pred: Pred) -> Callable[[Values], bool]:
         rx = re2.compile(("" if pred.cased else "(?i)") + f"^(?:{x})$", _QUIET)
     else:
         rx = re2.compile(str(x), _QUIET)
-    return lambda vs: any(rx.search(v) is not None for v in vs)
+    # The binding's RE2 object directly: ``rx.search`` runs a Python generator that maps byte
+    # offsets back to characters (1.5-5 µs a call); we only need whether there is a match,
+    # which is the same search (unanchored, whole text) without the span bookkeeping (~0.6 µs).
+    inner = getattr(rx, "_regexp", None)
+    if inner is None or _UNANCHORED is None:  # pragma: no cover - another re2 binding
+        return lambda vs: any(rx.search(v) is not None for v in vs)
+    match = inner.Match
+    unanchored = _UNANCHORED
+
+    def verify(vs: Values) -> bool:
+        for v in vs:
+            b = v.encode()
+            if match(unanchored, b, 0, len(b))[0][0] >= 0:
+                return True
+        return False
+
+    return verify
 
 
 #: per-field memo of value -> true predicates, for event-level fields (bounded: cleared when
@@ -354,6 +377,7 @@ class FieldIndex:
     """All predicates on one field."""
 
     __slots__ = (
+        "_direct_ops",
         "_match",
         "direct",
         "eq_ci",
@@ -374,7 +398,9 @@ class FieldIndex:
         self.set_pids: list[int] = []
         self.verify: dict[int, Callable[[Values], bool]] = {}
         self.direct: list[tuple[int, Callable[[Values | None], bool]]] = []
-        self.memo: dict[Values | None, frozenset[int]] = {}
+        self._direct_ops: list[str] = []
+        # keys: a field's values (tuple or None), or one string for a single-string value
+        self.memo: dict[Values | str | None, frozenset[int]] = {}
 
     def add(self, pid: int, pred: Pred, set_patterns: list[tuple[str, int]]) -> None:
         if pred.op == "eq":
@@ -385,6 +411,7 @@ class FieldIndex:
                 self.verify[pid] = _verifier(pred)
         else:
             self.direct.append((pid, _direct(pred)))
+            self._direct_ops.append(pred.op)
 
     def build(self, set_patterns: list[tuple[str, int]]) -> None:
         if not set_patterns:
@@ -440,6 +467,20 @@ class FieldIndex:
         for pid, fn in self.direct:
             if fn(values):
                 out.add(pid)
+
+    def presence(self) -> tuple[frozenset[int], frozenset[int]] | None:
+        """(truth when the field is missing or empty, truth when it has a value) if every
+        predicate on the field is ``exists``/``null`` (their truth depends on nothing else),
+        else None."""
+        if self.eq_ci or self.eq_cs or self.rset is not None or not self.direct:
+            return None
+        if any(op not in ("null", "exists") for op in self._direct_ops):
+            return None
+        absent: set[int] = set()
+        present: set[int] = set()
+        self.truth(None, absent)
+        self.truth(("x",), present)
+        return (frozenset(absent) or _EMPTY, frozenset(present) or _EMPTY)
 
     def memo_truth(self, values: Values | None) -> frozenset[int]:
         """The predicates true for ``values``, memoised (event-level fields repeat a lot)."""
@@ -604,10 +645,17 @@ def _simplify(node: Node, known: dict[int, bool]) -> Node:
     return subs[0] if len(subs) == 1 else (kind, tuple(subs))
 
 
+#: the wildcards of a glob as _glob_regex writes them (literal text is escaped, so never these)
+_GLOB_WILDCARDS = re2.compile(r"\(\?s:\.\*?\)")
+
+
 def _cost(pred: Pred) -> float:
     """How often the predicate is expected to be true (relative): the prefilter index puts a rule
     under its cheapest necessary predicates, so a rule is evaluated only when one of them holds."""
     if pred.op in ("null", "exists", "num", "cidr"):
+        return 50.0
+    if pred.op == "glob" and not _GLOB_WILDCARDS.sub("", str(pred.arg)):
+        # only wildcards (``?``, ``*?``: any non-empty value): as often true as ``exists``
         return 50.0
     if pred.field in LOW_CARDINALITY:
         return 20.0
@@ -743,16 +791,145 @@ def field_values(ef: EventFields, view: View | None, name: str) -> Values | None
 
 class _EvField:
     """How to read one event-level field that does not come from the command text, and the
-    index of its predicates."""
+    index of its predicates. ``truth(data, action)`` is the set of its true predicates."""
 
-    __slots__ = ("fi", "get", "name")
+    __slots__ = ("fi", "get", "name", "truth")
 
     def __init__(
-        self, name: str, fi: FieldIndex, get: Callable[[dict[str, Any], Any], Values | None]
+        self,
+        name: str,
+        fi: FieldIndex,
+        get: Callable[[dict[str, Any], Any], Values | None],
+        raw: Callable[[dict[str, Any], Any], Any] | None = None,
     ) -> None:
         self.name = name
         self.fi = fi
         self.get = get
+        pres = fi.presence() if raw is not None else None
+        if pres is not None and raw is not None:
+            # only exists/null tests (delegation.token_id, approver, ...): the truth is one of
+            # two sets, and the value need not be copied into a tuple nor memoised (these
+            # fields are often unique per event: the memo would only churn)
+            absent, present = pres
+            read = raw
+
+            def presence(data: dict[str, Any], action: Any) -> frozenset[int]:
+                return present if _present(read(data, action)) else absent
+
+            self.truth: Callable[[dict[str, Any], Any], frozenset[int]] = presence
+            return
+        memo = fi.memo
+        memo_truth = fi.memo_truth
+        if raw is not None:
+            # a JSON path: most values are one string, memoised under the string itself (a
+            # str key never equals the tuple keys of other values), so the common event costs
+            # a dict walk and one lookup, without building the 1-tuple
+            read = raw
+            truth = fi.truth
+
+            def by_text(data: dict[str, Any], action: Any) -> frozenset[int]:
+                v = read(data, action)
+                if type(v) is not str:
+                    return memo_truth(_values(v))
+                got = memo.get(v)
+                if got is None:
+                    t: set[int] = set()
+                    truth((v,), t)
+                    got = frozenset(t) if t else _EMPTY
+                    if len(v) <= _MEMO_MAX_CHARS:  # as memo_truth: short values only
+                        if len(memo) >= _MEMO_ENTRIES:
+                            memo.clear()
+                        memo[v] = got
+                return got
+
+            self.truth = by_text
+            return
+
+        def memoised(data: dict[str, Any], action: Any) -> frozenset[int]:
+            values = get(data, action)
+            got = memo.get(values)  # the memo hit inline: one call less per field and event
+            return got if got is not None else memo_truth(values)
+
+        self.truth = memoised
+
+
+def _present(v: Any) -> bool:
+    """``bool(_values(v))`` without building the tuple: a scalar, or a list with a scalar among
+    its first 256 items."""
+    if v is None:
+        return False
+    if isinstance(v, (str, int, float)):  # bool is an int
+        return True
+    if isinstance(v, list):
+        for i in v if len(v) <= 256 else v[:256]:  # no copy of the usual short list
+            if isinstance(i, (str, int, float)):
+                return True
+    return False
+
+
+def _raw_getter(name: str) -> Callable[[dict[str, Any], Any], Any]:
+    """The raw JSON value at a dotted path (what :func:`event_value` converts), or None."""
+    parts = tuple(name.split("."))
+    if len(parts) == 2 and parts[0] == "action":
+        key = parts[1]
+        return lambda data, action: action.get(key) if action is not None else None
+    if len(parts) == 1:
+        top = parts[0]
+        return lambda data, action: data.get(top)
+    if len(parts) == 2:  # delegation.token_id...: the walk below, unrolled
+        outer, inner = parts
+
+        def two(data: dict[str, Any], action: Any) -> Any:
+            cur = data.get(outer)
+            return cur.get(inner) if isinstance(cur, dict) else None
+
+        return two
+
+    def walk(data: dict[str, Any], action: Any) -> Any:
+        cur: Any = data
+        for part in parts:
+            if not isinstance(cur, dict):
+                return None
+            cur = cur.get(part)
+            if cur is None:
+                return None
+        return cur
+
+    return walk
+
+
+#: event fields computed from ``action.target`` alone: read together, memoised per target text
+_TARGET_FIELDS = frozenset({"action.target", "target.host", "target.external"})
+
+
+def _target_group(fields: Sequence[_EvField], memo: dict[str | None, frozenset[int]]) -> _EvField:
+    """One trigger for several of :data:`_TARGET_FIELDS`: the union of their truths, memoised
+    per target text (one dict lookup per event instead of a read and a lookup per field)."""
+    parts = tuple(f.truth for f in fields)
+
+    def compute(data: dict[str, Any], action: Any) -> frozenset[int]:
+        out: frozenset[int] = _EMPTY
+        for truth in parts:
+            t = truth(data, action)
+            if t:
+                out = out | t
+        return out
+
+    def group(data: dict[str, Any], action: Any) -> frozenset[int]:
+        target = action.get("target") if action is not None else None
+        if target is not None and (type(target) is not str or len(target) > _MEMO_MAX_CHARS):
+            return compute(data, action)  # not a plain short text: read each field
+        got = memo.get(target)
+        if got is None:
+            got = compute(data, action)
+            if len(memo) >= _MEMO_ENTRIES:
+                memo.clear()  # bounded; values are recomputed identically
+            memo[target] = got
+        return got
+
+    f = _EvField("+".join(x.name for x in fields), fields[0].fi, fields[0].get)
+    f.truth = group
+    return f
 
 
 class _Plan:
@@ -769,6 +946,7 @@ class _Plan:
         "needs_unit",
         "pure",
         "pure_always",
+        "trigger_names",
         "triggers",
     )
 
@@ -780,6 +958,7 @@ class _Plan:
         self.pure: frozenset[int] = _EMPTY  # rules over command-level fields only
         self.pure_always: frozenset[int] = _EMPTY  # ...of those, the ones without a trigger
         self.triggers: tuple[_EvField, ...] = ()
+        self.trigger_names: frozenset[str] = frozenset()  # the event fields the triggers read
         self.lazy: dict[int, tuple[_EvField, ...]] = {}
         self.needs_unit = False
 
@@ -874,10 +1053,16 @@ class Matcher:
         }
         self._unit_fields = [(fi.field, fi) for fi in event_fields if fi.field in UNIT_FIELDS]
         self._ev_fields = {
-            fi.field: _EvField(fi.field, fi, self._getter(fi.field))
+            fi.field: _EvField(
+                fi.field,
+                fi,
+                self._getter(fi.field),
+                None if fi.field in DERIVED_EVENT_FIELDS else _raw_getter(fi.field),
+            )
             for fi in event_fields
             if fi.field not in UNIT_FIELDS
         }
+        self._group_memos: dict[frozenset[str], dict[str | None, frozenset[int]]] = {}
         # event-level (not command-text) fields of each rule's whole condition: read before a
         # finding's span is chosen, so the span is the one of the full evaluation
         self._rule_fields: list[tuple[_EvField, ...]] = []
@@ -907,6 +1092,8 @@ class Matcher:
         self._units.clear()
         self._unit_bytes = 0
         self._target_memo.clear()
+        for memo in self._group_memos.values():
+            memo.clear()
         for fi in self.event_fields:
             fi.memo.clear()
 
@@ -991,7 +1178,13 @@ class Matcher:
         plan.always = frozenset(always) - plan.pure
         plan.pure_always = frozenset(always) & plan.pure
         ev_triggers = sorted(trigger_fields & set(self._ev_fields))
-        plan.triggers = tuple(self._ev_fields[n] for n in ev_triggers)
+        plan.trigger_names = frozenset(ev_triggers)
+        group = [n for n in ev_triggers if n in _TARGET_FIELDS]
+        triggers = [self._ev_fields[n] for n in ev_triggers if len(group) < 2 or n not in group]
+        if len(group) >= 2:
+            memo = self._group_memos.setdefault(frozenset(group), {})
+            triggers.append(_target_group([self._ev_fields[n] for n in group], memo))
+        plan.triggers = tuple(triggers)
         plan.lazy = {
             ri: tuple(self._ev_fields[n] for n in sorted(names - trigger_fields))
             for ri, names in rule_fields.items()
@@ -1113,7 +1306,7 @@ class Matcher:
             plan = self._plan_for(kind)
         base = set(plan.kind_truth)
         for f in plan.triggers:
-            t = f.fi.memo_truth(f.get(data, action))
+            t = f.truth(data, action)
             if t:
                 base |= t
         index = plan.index
@@ -1160,7 +1353,8 @@ class Matcher:
         vtruth = unit.vtruth
         ef: EventFields | None = None
         pre = dict(pending) if pending else None
-        order = sorted(cands | pre.keys()) if pre else sorted(cands)
+        # rules in index order (findings in catalog order); most events have one candidate
+        order = sorted(cands | pre.keys()) if pre else cands if len(cands) == 1 else sorted(cands)
         for ri in order:
             cr = self.rules[ri]
             if pre is not None and ri in pre:  # condition already known true (command-level)
@@ -1182,7 +1376,7 @@ class Matcher:
                 for f in fields:
                     if f.name not in done:
                         done.add(f.name)
-                        base |= f.fi.memo_truth(f.get(data, action))
+                        base |= f.truth(data, action)
             fn = cr.fn
             if cr.view_kinds:
                 matched_any_kind = False
@@ -1222,11 +1416,11 @@ class Matcher:
     ) -> None:
         """Read the rule's remaining event fields (those only dead branches use under this
         plan), so the span predicate is chosen from the full truth, as without plans."""
-        trig = plan.triggers
+        trig = plan.trigger_names
         for f in self._rule_fields[ri]:
-            if f.name not in done and f not in trig:
+            if f.name not in done and f.name not in trig:
                 done.add(f.name)
-                base |= f.fi.memo_truth(f.get(data, action))
+                base |= f.truth(data, action)
 
     def _confirm(self, cr: CompiledRule, ef: EventFields, view: View | None, event: Event) -> bool:
         for exc in cr.exceptions:

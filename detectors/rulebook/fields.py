@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -367,8 +367,11 @@ def _b(v: bool) -> Values:
     return ("true",) if v else ("false",)
 
 
-def _nl(values: Iterable[str]) -> Values:
-    return tuple(v.replace("\n", " ") if "\n" in v else v for v in values)
+def _nl(values: Sequence[str]) -> Values:
+    for v in values:
+        if "\n" in v:
+            return tuple(v.replace("\n", " ") if "\n" in v else v for v in values)
+    return tuple(values)  # the usual case: no newline, the tuple itself
 
 
 def _flags(args: Sequence[str]) -> Values:
@@ -394,21 +397,27 @@ def _flags(args: Sequence[str]) -> Values:
 def _shell_view(c: SimpleCommand, source: str, internal: Sequence[str]) -> View:
     args = c.args
     hosts = hosts_in(c.program, args)
-    external = tuple(h for h in hosts if is_external(h, internal))
-    writes = tuple(
-        r.target
-        for r in c.redirects
-        if r.op in (">", ">>", ">|", "&>", "&>>", "<>")
-        or (r.op == ">&" and not r.target.isdigit() and r.target != "-")
+    external = tuple(h for h in hosts if is_external(h, internal)) if hosts else ()
+    redirects = c.redirects
+    writes = (
+        tuple(
+            r.target
+            for r in redirects
+            if r.op in (">", ">>", ">|", "&>", "&>>", "<>")
+            or (r.op == ">&" and not r.target.isdigit() and r.target != "-")
+        )
+        if redirects
+        else ()
     )
-    reads = tuple(r.target for r in c.redirects if r.op in ("<", "<>"))
+    reads = tuple(r.target for r in redirects if r.op in ("<", "<>")) if redirects else ()
     argline = " ".join(args)
+    text = c.text
     fields: dict[str, Values] = {
         "shell.program": (c.program,),
         "shell.raw_program": (c.raw_program,),
         "shell.args": _nl(args),
         "shell.argline": (argline,),
-        "shell.cmdline": (c.text,),
+        "shell.cmdline": (text,),
         "shell.flags": _flags(args),
         "shell.wrappers": c.wrappers,
         "shell.assignments": _nl(c.assignments),
@@ -420,7 +429,7 @@ def _shell_view(c: SimpleCommand, source: str, internal: Sequence[str]) -> View:
         "shell.hosts": hosts,
         "shell.external_hosts": external,
     }
-    return View("shell", fields, source, c.span, c.text)
+    return View("shell", fields, source, c.span, text)
 
 
 def _sql_view(st: SqlStatement, source: str, span: tuple[int, int] | None, text: str) -> View:
@@ -486,6 +495,7 @@ _NET_TOOLS = frozenset(
 )
 _REMOTE_PATH_TOOLS = frozenset({"scp", "rsync", "sftp", "ssh", "rclone", "sshfs"})
 _URL_TOOLS = frozenset({"curl", "wget", "http", "https", "httpie", "xh", "aria2c", "lynx", "links"})
+_HOST_TOOLS = _NET_TOOLS | _REMOTE_PATH_TOOLS | _URL_TOOLS | {"ssh"}
 
 
 _NOT_HOST = re.compile(r"[ \t'\"$`(){}<>|;&*\\]")  # a fixed class: linear, no user pattern
@@ -546,6 +556,13 @@ def _looks_host(s: str) -> bool:
 def hosts_in(program: str, args: Sequence[str]) -> Values:
     """Remote hosts a command talks to, from its arguments (program-aware, bounded)."""
     out: list[str] = []
+    if program not in _HOST_TOOLS:  # other programs name hosts only in URLs (first branch below)
+        for a in args[:128]:
+            if "://" in a:
+                h = host_of(a)
+                if h and h not in out:
+                    out.append(h)
+        return tuple(out)
     for a in args[:128]:
         h: str | None = None
         if "://" in a:

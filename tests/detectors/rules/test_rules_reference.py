@@ -290,3 +290,15 @@ def test_caches_stay_bounded_under_a_flood(detector: RuleDetector) -> None:
         ev.data["action"]["kind"] = f"kind-{i}"
         det.score_one(ev)
     assert len(matcher._plans) <= matcher._plans_fixed + 1 + MAX_PLANS
+
+
+@given(value=st.one_of(_scalar, st.lists(st.one_of(_scalar, st.dictionaries(_text, _text)))))
+def test_presence_fast_path_is_values_truthiness(value: Any) -> None:
+    """exists/null-only fields skip building the value tuple: same answer as ``_values``."""
+    from detectors.rulebook.compiler import _present
+    from detectors.rulebook.fields import _values
+
+    assert _present(value) == bool(_values(value))
+    assert _present({"a": value}) is False and _present([None, {}, value]) == bool(
+        _values([None, {}, value])
+    )

@@ -388,7 +388,8 @@ class Processor:
         out.append(enriched)
         if response:
             out.extend(response)
-        if self.tracker is not None:
+        if self.tracker is not None and (response or findings):
+            # (a clean event that caused no alert or command never touches an incident)
             out.extend(self.tracker.on_outputs(event, [enriched, *response]))
         stats.enriched += 1
 

@@ -192,6 +192,7 @@ class Processor:
                 break
             n_stateless += 1
         self._stateless = self.detectors[:n_stateless]
+        self._chunk_time: str | None = None
         self._stateful_detectors = self.detectors[n_stateless:]
         self._learners = self._stateful_detectors
         self._agents: OrderedDict[str, _AgentCore] = OrderedDict()
@@ -311,6 +312,7 @@ class Processor:
             elif result is not None:  # None: a duplicate, dropped
                 slots.append(result)
         early = [[det.score_one(ev) for ev in admitted] for det in self._stateless] if admitted else []
+        self._chunk_time = None if isinstance(self.clock, EventClock) else iso_time(self.clock())
         i = 0
         for slot in slots:
             if isinstance(slot, Output):
@@ -412,7 +414,7 @@ class Processor:
             "agent_risk": 0,
             "risk_factors": [],
             "findings": [f.to_dict() for f in findings],
-            "processed_at": iso_time(self.clock()),
+            "processed_at": self._processed_at(),
             "pipeline_version": PIPELINE_VERSION,
         }
         if risk is not None:
@@ -427,6 +429,13 @@ class Processor:
         value = dict(data)
         value["agentwatch"] = meta
         return Output("enriched", data["agent_id"], value)
+
+    def _processed_at(self) -> str:
+        """The time an event was processed. With a wall clock, one reading per chunk of input
+        (a chunk takes milliseconds); with replay's event clock, per event (reproducible)."""
+        if self._chunk_time is not None:
+            return self._chunk_time
+        return iso_time(self.clock())
 
     def _dead_letter(self, rec: InputRecord, failure: ValidationFailure) -> Output:
         counts = self.stats.dead_letters

@@ -107,7 +107,8 @@ class BaselineDetector:
         self._reporting = frozenset(n for n in ALL_BASELINES if n not in s.disabled)
         # bound methods, resolved once: the per-event loop is the hot path
         self._scorers = [(p.score, p.name in self._reporting) for p in self._parts]
-        self._learners = [p.learn for p in self._parts]
+        # a part whose learning is done by the others (peer reads the role profile) is not called
+        self._learners = [p.learn for p in self._parts if getattr(p, "learns", True)]
         self._observers = [p.observe for p in self._parts if hasattr(p, "observe")]
         self._enabled = s.enabled
         self._warm_events = s.warmup_events
@@ -118,6 +119,9 @@ class BaselineDetector:
         self._shared_dirty = False
         #: state blobs that could not be read (started fresh); exported as a metric by the caller
         self.corrupt_blobs = 0
+        #: the last maturity answer, (state, n, first_ts, last_ts, answer): the processor asks
+        #: twice per event (responder, enriched record) with nothing learned in between
+        self._maturity: tuple[Any, ...] = (None, 0, 0.0, 0.0, None)
 
     # ------------------------------------------------------------------ detection
     def _obs(self, event: Event, agent_id: str) -> Obs:
@@ -150,9 +154,6 @@ class BaselineDetector:
             o.findings = findings[:MAX_FINDINGS]
         derived[_CACHE] = (stamp, o)
         return o
-
-    def _is_mature(self, st: AgentState) -> bool:
-        return st.n >= self._warm_events and (st.last_ts - st.first_ts) >= self._warm_secs
 
     def score_one(self, event: Event) -> list[Finding]:
         """Findings of every enabled baseline for ``event``; no state changes."""
@@ -225,8 +226,17 @@ class BaselineDetector:
         st = self._agents.get(agent_id)
         if st is None:
             return {"events": 0, "hours": 0.0, "mature": False}
-        hours = round((st.last_ts - st.first_ts) / 3600.0, 3)
-        return {"events": st.n, "hours": hours, "mature": self._is_mature(st)}
+        n, first, last = st.n, st.first_ts, st.last_ts
+        memo = self._maturity
+        if memo[0] is st and memo[1] == n and memo[2] == first and memo[3] == last:
+            return dict(memo[4])  # a copy: the caller may add to it
+        out = {
+            "events": n,
+            "hours": round((last - first) / 3600.0, 3),
+            "mature": n >= self._warm_events and (last - first) >= self._warm_secs,
+        }
+        self._maturity = (st, n, first, last, out)
+        return dict(out)
 
     def fit(self, events: Iterable[Event]) -> int:
         """Warm the baselines from history (events in time order per agent); returns the count."""

@@ -144,7 +144,8 @@ class BaselineDetector:
     def _obs(self, event: Event, agent_id: str) -> Obs:
         st = self._agents.get(agent_id)
         # what scoring saw: learn_one of the same event reuses it only if nothing changed since
-        stamp = (agent_id, id(st), st.n, st.last_ts, st.mcount) if st is not None else agent_id
+        # (the state object itself, not its id: the event holds it, so its id cannot be reused)
+        stamp = (agent_id, st, st.n, st.last_ts, st.mcount) if st is not None else agent_id
         derived = event.derived
         cached = derived.get(_CACHE)
         if cached is not None and cached[0] == stamp:
@@ -157,7 +158,7 @@ class BaselineDetector:
             role = shared.role(str(data.get("agent_role") or "(none)")[:128])
         else:
             mature = st.n >= self._warm_events and (st.last_ts - st.first_ts) >= self._warm_secs
-            role = shared.role(st.role)
+            role = shared.roles.get(st.role) or shared.role(st.role)  # role(), common case first
         o = Obs(event, extract(data, event.ts), st, role, shared.fleet, mature)
         findings: list[Finding] | None = None
         for score, reporting in self._scorers:

@@ -247,7 +247,13 @@ def _arg_items(args: Any, items: list[tuple[str, str]]) -> None:
         else:  # flat: the stack walk would pop these in reverse order
             for k, v in reversed(args.items()):
                 if isinstance(v, str) and v:
-                    _arg_value(_raw_key_class(k), v, items)
+                    kc = _RAW_KEY_CACHE.get(k)  # _raw_key_class(k), common case inlined
+                    if kc is None:
+                        kc = _raw_key_class(k)
+                    # _arg_value's own first test, so most values (ids, numbers as text, short
+                    # words) cost no call
+                    if kc or "@" in v or "://" in v or (len(v) >= 15 and v[:2].isalpha()):
+                        _arg_value(kc, v, items)
             return
     stack: list[tuple[Any, Any, int]] = [("", args, 0)]
     seen = 0

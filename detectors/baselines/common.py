@@ -35,6 +35,9 @@ class Obs:
         "mv_fired",
         "mv_raw",
         "mv_x",
+        "nov_new",
+        "nov_seen",
+        "nov_write",
         "novel",
         "role",
         "seq_from",
@@ -65,6 +68,9 @@ class Obs:
         self.findings: list[Finding] = []
         self.count = 1  # actions in the current minute, this one included (rate)
         self.novel = 0.0  # summed strength of this event's first uses (novelty, mature agents)
+        self.nov_seen = 0  # bit per category of the event's items (novelty)
+        self.nov_new = 0  # bit per category with a new item
+        self.nov_write = False  # learning writes the item table (new item, first use of a day)
         self.vol_z = 0.0  # largest volume z-score against the agent's own norm
         self.seq_prev = ""  # previous action symbol ("^" at a session start)
         #: transition-table lookups: (key, meta or -1, index or -1) of "from prev" and the pair

@@ -231,6 +231,9 @@ def _raw_key_class(k: Any) -> str:
     return c
 
 
+_CONTAINERS = (dict, list)  # a tuple: isinstance with ``dict | list`` builds the union per call
+
+
 def _arg_items(args: Any, items: list[tuple[str, str]]) -> None:
     """Destinations named by tool-call arguments, by key name or by the value's shape.
 
@@ -238,14 +241,19 @@ def _arg_items(args: Any, items: list[tuple[str, str]]) -> None:
     :data:`MAX_ARG_VALUES` values, depth 3). The common flat object of scalars takes a loop
     without the explicit stack; both visit the same values in the same order."""
     if type(args) is dict and len(args) < MAX_ARG_VALUES:
-        values = list(args.items())
-        for _k, v in values:
-            if isinstance(v, dict | list):
+        for v in args.values():
+            if isinstance(v, _CONTAINERS):
                 break
         else:  # flat: the stack walk would pop these in reverse order
-            for k, v in reversed(values):
+            for k, v in reversed(args.items()):
                 if isinstance(v, str) and v:
-                    _arg_value(_raw_key_class(k), v, items)
+                    kc = _RAW_KEY_CACHE.get(k)  # _raw_key_class(k), common case inlined
+                    if kc is None:
+                        kc = _raw_key_class(k)
+                    # _arg_value's own first test, so most values (ids, numbers as text, short
+                    # words) cost no call
+                    if kc or "@" in v or "://" in v or (len(v) >= 15 and v[:2].isalpha()):
+                        _arg_value(kc, v, items)
             return
     stack: list[tuple[Any, Any, int]] = [("", args, 0)]
     seen = 0
@@ -338,8 +346,11 @@ def _kind_tool(action: dict[str, Any]) -> tuple[str, str, str]:
     return out
 
 
+_NUMBERS = (int, float)
+
+
 def _volume(v: Any) -> tuple[int | None, float | None]:
-    if isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 and math.isfinite(v):
+    if isinstance(v, _NUMBERS) and not isinstance(v, bool) and v >= 0 and math.isfinite(v):
         return int(v), math.log1p(v)
     return None, None
 
@@ -366,28 +377,80 @@ def _base_items(kind: str, symbol: str, command: str, target: str) -> tuple[tupl
         _sql_tables(command, tables)
         for t in tables:
             if not t.startswith(("tmp", "temp")):  # session scratch tables are made anew each time
-                items.append(("table", instance_shape(t)))
+                items.append(("table", _shape(t)))
     elif kind == "file" and target:
         prefix = _path_prefix(target)
         if prefix:
             items.append(("path", prefix))
 
     host_kind = kind in _HOST_KINDS
-    if target or (host_kind and "://" in command):
-        hosts: list[str] = []
-        if target:
-            if "://" in target:
-                _url_hosts(target, hosts, 1)
-            elif host_kind and " " not in target and "/" not in target and "." in target:
-                name = target.strip().lower().split(":", 1)[0].rsplit("@", 1)[-1][:253]
-                if _hostname_like(name):  # not `module.alb_gateway`, `db.schema_table`, ...
-                    hosts.append(name)
-        if host_kind and "://" in command:
+    command_urls = host_kind and "://" in command
+    # a target names a host as a URL, or (shell, http) as a bare name: not an id, not a path
+    target_hosts = bool(target) and (host_kind or "://" in target)
+    if target_hosts or command_urls:
+        hosts = list(_target_hosts(target, host_kind)) if target_hosts else []
+        if command_urls:
             _url_hosts(command, hosts, 3)
         for h in hosts:
             if h:
-                items.append(("host", instance_shape(h) if not _is_ip(h) else h))
+                items.append(("host", _host_shape(h)))
     return tuple(items)
+
+
+def _target_hosts_uncached(target: str, host_kind: bool) -> tuple[str, ...]:
+    """The host a target names: the URL's, or (shell, http) a bare host name."""
+    hosts: list[str] = []
+    if "://" in target:
+        _url_hosts(target, hosts, 1)
+    elif host_kind and " " not in target and "/" not in target and "." in target:
+        name = target.strip().lower().split(":", 1)[0].rsplit("@", 1)[-1][:253]
+        if _hostname_like(name):  # not `module.alb_gateway`, `db.schema_table`, ...
+            hosts.append(name)
+    return tuple(hosts)
+
+
+#: memos of pure functions of a target or a name. Targets repeat far more than commands (the
+#: simulator's 13,000 shell actions name ~900 targets in ~5,000 distinct commands), so a command
+#: seen for the first time still finds its target's host ready. Bounded: all attacker-controlled;
+#: cleared when full (the values are pure functions of the keys, so no drift).
+_MEMO_MAX = 4096
+_TARGET_HOSTS: dict[tuple[str, bool], tuple[str, ...]] = {}
+_HOST_SHAPE: dict[str, str] = {}
+_SHAPE: dict[str, str] = {}
+
+
+def _target_hosts(target: str, host_kind: bool) -> tuple[str, ...]:
+    key = (target, host_kind)
+    hosts = _TARGET_HOSTS.get(key)
+    if hosts is None:
+        hosts = _target_hosts_uncached(target, host_kind)
+        if len(target) <= _BASE_KEY_MAX:
+            if len(_TARGET_HOSTS) >= _MEMO_MAX:
+                _TARGET_HOSTS.clear()
+            _TARGET_HOSTS[key] = hosts
+    return hosts
+
+
+def _host_shape(host: str) -> str:
+    """A host item's value: an IP as is, a name with its instance parts folded (memoised)."""
+    v = _HOST_SHAPE.get(host)
+    if v is None:
+        v = host if _is_ip(host) else instance_shape(host)
+        if len(_HOST_SHAPE) >= _MEMO_MAX:
+            _HOST_SHAPE.clear()
+        _HOST_SHAPE[host] = v  # host names are at most 253 characters
+    return v
+
+
+def _shape(name: str) -> str:
+    """:func:`instance_shape`, memoised (table names: at most 128 characters)."""
+    v = _SHAPE.get(name)
+    if v is None:
+        v = instance_shape(name)
+        if len(_SHAPE) >= _MEMO_MAX:
+            _SHAPE.clear()
+        _SHAPE[name] = v
+    return v
 
 
 def _hostname_like(name: str) -> bool:
@@ -432,6 +495,7 @@ def instance_shape(name: str) -> str:
 _BASE_CACHE: dict[tuple[str, str, str, str], tuple[tuple[str, str], ...]] = {}
 _BASE_CACHE_MAX = 4096
 _BASE_KEY_MAX = 256
+_SCANNED_KINDS = frozenset({"shell", "sql", "http"})
 
 
 def extract(data: dict[str, Any], ts: float) -> Features:
@@ -440,7 +504,11 @@ def extract(data: dict[str, Any], ts: float) -> Features:
     command = str(action.get("command") or "")[:SCAN_CHARS]
     target = action.get("target")
     target = str(target)[:SCAN_CHARS] if target is not None else ""
-    if len(command) + len(target) <= _BASE_KEY_MAX:
+    if kind not in _SCANNED_KINDS:
+        # nothing scans the command (a tool call, a file action): the items are cheap to make,
+        # and their ever-new targets (ticket ids, file paths) would only flush the memo
+        base = _base_items(kind, symbol, command, target)
+    elif len(command) + len(target) <= _BASE_KEY_MAX:
         key = (kind, symbol, command, target)
         base = _BASE_CACHE.get(key)
         if base is None:

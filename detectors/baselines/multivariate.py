@@ -212,7 +212,8 @@ class MultivariateBaseline:
         raw = o.mv_raw
         if raw is not None:  # calibration: every learned score (the tail is a 1-in-3,000 event)
             hist = role.hst_hist
-            hist[min(BINS - 1, int(raw * BINS))] += 1.0
+            b = int(raw * BINS)
+            hist[b if b < BINS - 1 else BINS - 1] += 1.0
             # a running total says when to look; the decision is taken on the exact sum, so a
             # restored profile (total recomputed) decides exactly as the one that kept running
             role.hst_total += 1.0
@@ -237,9 +238,24 @@ class MultivariateBaseline:
 
 
 def as_dict(key: tuple[int, ...]) -> dict[str, float]:
-    """A quantised vector (grid steps in :data:`FEATURES` order) as the model's 0-1 features."""
+    """A quantised vector (grid steps in :data:`FEATURES` order) as the model's 0-1 features.
+
+    Spelled out rather than a comprehension over :data:`FEATURES` (a frame per call; built for
+    every model update and every score not yet cached); the order is that of ``FEATURES``."""
+    b, d, n, r, s, t, v = key
     q = QUANT
-    return {name: k / q for name, k in zip(FEATURES, key, strict=True)}
+    return {
+        "bytes": b / q,
+        "deny": d / q,
+        "novel": n / q,
+        "rate": r / q,
+        "seq": s / q,
+        "time": t / q,
+        "vol": v / q,
+    }
+
+
+assert tuple(as_dict((0,) * len(FEATURES))) == FEATURES  # as_dict follows FEATURES
 
 
 def _rarity(tail: float) -> str:

@@ -61,17 +61,24 @@ def item_key(category: str, value: str) -> int:
     return h64(category + "\x00" + value)
 
 
-_KEYS: dict[tuple[str, str], int] = {}
+_KEYS: dict[tuple[str, str], tuple[int, int]] = {}
 
 
-def _item_key(item: tuple[str, str]) -> int:
-    """:func:`item_key` of an item, remembered (bounded: values are attacker-controlled). The
-    pair's hash reuses its strings' cached hashes, so a repeated item costs one dict lookup."""
-    key = h64(item[0] + "\x00" + item[1])
+def _item_key(item: tuple[str, str]) -> tuple[int, int]:
+    """(:func:`item_key` of an item, bit of its category), remembered (bounded: values are
+    attacker-controlled). The pair's hash reuses its strings' cached hashes, so a repeated item
+    costs one dict lookup."""
+    kb = (h64(item[0] + "\x00" + item[1]), 1 << CAT_INDEX[item[0]])
     if len(_KEYS) >= 65536:
         _KEYS.clear()
-    _KEYS[item] = key
-    return key
+    _KEYS[item] = kb
+    return kb
+
+
+#: category indexes of each set of categories (bit mask): the rates learning updates
+_CAT_SETS = [
+    tuple(ci for ci in range(len(CAT_INDEX)) if mask >> ci & 1) for mask in range(1 << len(CAT_INDEX))
+]
 
 
 class NoveltyBaseline:
@@ -85,10 +92,15 @@ class NoveltyBaseline:
     def score(self, o: Obs) -> list[Finding]:
         st = o.st
         keys = o.item_keys
+        seen = novel_cats = 0  # bit per category index: what learning updates the rates of
         if st is None:
             for item in o.f.items:
-                key = _KEYS.get(item)
-                keys.append((key if key is not None else _item_key(item), -1, True, -1))
+                kb = _KEYS.get(item)
+                key, bit = kb if kb is not None else _item_key(item)
+                seen |= bit
+                keys.append((key, -1, True, -1))
+            o.nov_seen = o.nov_new = seen
+            o.nov_write = True
             return []
         day = o.f.day
         memory = self.memory_days
@@ -96,22 +108,30 @@ class NoveltyBaseline:
         table_keys = st.items.keys  # ItemTable.lookup, inlined: the hot loop of the baselines
         table_meta = st.items.meta
         size = len(table_keys)
+        write = False  # does learning write the table (a new item, or the first use of a day)?
         cands: list[tuple[float, int, Finding]] | None = None
         total = 0.0
         for idx, item in enumerate(o.f.items):
-            key = _KEYS.get(item)  # item_key(*item), memoised by the (category, value) pair
-            if key is None:
-                key = _item_key(item)
-            cat = item[0]
+            kb = _KEYS.get(item)  # (item_key(*item), category bit), memoised by the pair
+            key, bit = kb if kb is not None else _item_key(item)
+            seen |= bit
             i = bisect_left(table_keys, key)
             if i < size and table_keys[i] == key:
                 meta = table_meta[i]
+                last = meta >> 16
+                if last < day:
+                    write = True
+                novel = (day - last) > memory
             else:
                 meta = i = -1
-            novel = meta == -1 or (day - (meta >> 16)) > memory
+                novel = write = True
             keys.append((key, meta, novel, i))
-            if not novel or not mature:
+            if not novel:
                 continue
+            novel_cats |= bit
+            if not mature:
+                continue
+            cat = item[0]
             fr = o.role.fraction(key)
             ff = o.fleet.fraction(key)
             share = max(fr or 0.0, 0.5 * (ff or 0.0))
@@ -126,6 +146,9 @@ class NoveltyBaseline:
             cands.append(
                 (strength, idx, self._finding(o, cat, item[1], meta, strength, fr, ff, habit))
             )
+        o.nov_seen = seen
+        o.nov_new = novel_cats
+        o.nov_write = write
         o.novel = min(1.0, total)
         if cands is None:
             return []
@@ -178,33 +201,25 @@ class NoveltyBaseline:
     def learn(self, o: Obs) -> None:
         st = o.st
         assert st is not None
-        day = o.f.day
-        table = st.items
-        table_meta = table.meta
-        seen = novel_cats = 0  # bit per category index
-        moved = False  # an insert or eviction happened: indexes from scoring are stale
-        for (cat, _value), (key, meta, novel, i) in zip(o.f.items, o.item_keys, strict=True):
-            bit = 1 << CAT_INDEX[cat]
-            seen |= bit
-            if novel:
-                novel_cats |= bit
-            if i >= 0 and not moved:
-                # a known item: its meta is (last day, days used), so only the first use of a
-                # day writes anything (the count only orders evictions: fewest days go first)
-                if (meta >> 16) < day:
-                    count = (meta & 0xFFFF) + 1
-                    table_meta[i] = (day << 16) | (count if count < 0xFFFF else 0xFFFF)
-            elif table.touch(key, day, self.max_items, per_day=True):
-                # a new (or evicted and re-learned) item for this agent: one more agent using it
-                moved = True
-                o.role.items.add(key)
-                o.fleet.items.add(key)
+        if o.nov_write:  # else every item is known and already used today: nothing to write
+            day = o.f.day
+            table = st.items
+            table_meta = table.meta
+            moved = False  # an insert or eviction happened: indexes from scoring are stale
+            for key, meta, _novel, i in o.item_keys:
+                if i >= 0 and not moved:
+                    # a known item: its meta is (last day, days used), so only the first use of
+                    # a day writes anything (the count only orders evictions: fewest days go first)
+                    if (meta >> 16) < day:
+                        count = (meta & 0xFFFF) + 1
+                        table_meta[i] = (day << 16) | (count if count < 0xFFFF else 0xFFFF)
+                elif table.touch(key, day, self.max_items, per_day=True):
+                    # a new (or evicted and re-learned) item for this agent: one more agent using it
+                    moved = True
+                    o.role.items.add(key)
+                    o.fleet.items.add(key)
         rates = st.nov_rate
-        ci = 0
-        while seen:
-            if seen & 1:
-                r = rates[ci]
-                rates[ci] = r + RATE_ALPHA * ((1.0 if novel_cats & 1 else 0.0) - r)
-            seen >>= 1
-            novel_cats >>= 1
-            ci += 1
+        novel_cats = o.nov_new
+        for ci in _CAT_SETS[o.nov_seen]:
+            r = rates[ci]
+            rates[ci] = r + RATE_ALPHA * ((1.0 if novel_cats >> ci & 1 else 0.0) - r)

@@ -29,6 +29,7 @@ __all__ = ["PeerBaseline"]
 
 class PeerBaseline:
     name = "peer"
+    learns = False  # see learn(): the detector does not call it
 
     def __init__(
         self,

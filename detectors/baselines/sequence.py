@@ -72,12 +72,16 @@ class SequenceBaseline:
 
     def score(self, o: Obs) -> list[Finding]:
         st = o.st
-        prev = self.prev_symbol(o)
-        cur = o.f.symbol
-        o.seq_prev = prev
         if st is None:
+            o.seq_prev = START
             return []
-        kf, kp = _keys(prev, cur)
+        prev = st.prev  # prev_symbol(o), inlined
+        if not prev or o.event.ts - st.last_ts > SESSION_GAP:
+            prev = START
+        o.seq_prev = prev
+        cur = o.f.symbol
+        kk = _KEYS.get((prev, cur))
+        kf, kp = kk if kk is not None else _keys(prev, cur)
         keys = st.trans.keys  # ItemTable.lookup, inlined
         meta = st.trans.meta
         size = len(keys)

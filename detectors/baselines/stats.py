@@ -96,21 +96,22 @@ class EW:
     def update(self, x: float, ts: float, half_life: float, cap_z: float = 0.0) -> None:
         """Add ``x`` observed at ``ts``. ``cap_z`` > 0 winsorises ``x`` at mean + cap_z*std
         once there is some history, so one burst (a session start) cannot drag the baseline."""
-        w = self.w
-        if w > 0.0 and ts > self.t:
-            w *= 0.5 ** ((ts - self.t) / half_life)
-        if cap_z > 0.0 and self.w >= 5.0:
-            hi = self.m + cap_z * math.sqrt(self.v) + 1.0
+        w0 = w = self.w  # the fields in locals: called for every closed minute and volume
+        m0, v0, t0 = self.m, self.v, self.t
+        if w > 0.0 and ts > t0:
+            w *= 0.5 ** ((ts - t0) / half_life)
+        if cap_z > 0.0 and w0 >= 5.0:
+            hi = m0 + cap_z * math.sqrt(v0) + 1.0
             if x > hi:
                 x = hi
         new_w = w + 1.0
-        delta = x - self.m
-        m = self.m + delta / new_w
+        delta = x - m0
+        m = m0 + delta / new_w
         # West's weighted incremental variance, with the old sum of squares decayed like w.
-        self.v = (self.v * w + delta * (x - m)) / new_w
+        self.v = (v0 * w + delta * (x - m)) / new_w
         self.m = m
         self.w = new_w
-        if ts > self.t:
+        if ts > t0:
             self.t = ts
 
     @property

@@ -128,13 +128,19 @@ def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, ext
     sent_at: dict[str, float] = {}  # attack event id -> time just before publish
     cmd_at: dict[str, float] = {}  # attack event id -> command verified at the receiver
     cmd_event: dict[str, str] = {}  # command id -> attack event id
+    issued_at: dict[str, float] = {}  # attack event id -> the command's issued_at (worker clock)
 
     def on_command(cmd: Any) -> None:
+        from pipeline.records import epoch_of
+
         now = time.time()
         eid = cmd.get("trigger_event_id")
         if eid:
             cmd_at.setdefault(eid, now)
             cmd_event[cmd["command_id"]] = eid
+            issued = epoch_of(cmd.get("issued_at"))
+            if issued is not None:
+                issued_at.setdefault(eid, issued)
         gate.apply(cmd)
 
     gate = Gate()
@@ -204,11 +210,17 @@ def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, ext
     to_cmd = [(cmd_at[e] - t) * 1000 for e, t in sent_at.items() if e in cmd_at]
     to_ack = [(acks.arrived[c] - sent_at[e]) * 1000 for c, e in cmd_event.items()
               if e in sent_at and c in acks.arrived]
+    # where the time goes (same machine, same clock): publish -> the worker issued the command,
+    # and issued -> verified at the enforcement point
+    to_issue = [(issued_at[e] - t) * 1000 for e, t in sent_at.items() if e in issued_at]
+    issue_to_cmd = [(cmd_at[e] - issued_at[e]) * 1000 for e in sent_at if e in issued_at and e in cmd_at]
     return {
         "offered_rate": rate, "achieved_rate": round(total / elapsed, 1), "seconds": round(elapsed, 2),
         "events": total, "attacks": len(sent_at), "commands": len(to_cmd), "acks": len(to_ack),
         "to_command_ms": {"p50": _r(_pct(to_cmd, 0.5)), "p99": _r(_pct(to_cmd, 0.99)), "max": _r(max(to_cmd, default=None))},
         "to_ack_ms": {"p50": _r(_pct(to_ack, 0.5)), "p99": _r(_pct(to_ack, 0.99)), "max": _r(max(to_ack, default=None))},
+        "to_issued_ms": {"p50": _r(_pct(to_issue, 0.5)), "p99": _r(_pct(to_issue, 0.99))},
+        "issued_to_command_ms": {"p50": _r(_pct(issue_to_cmd, 0.5)), "p99": _r(_pct(issue_to_cmd, 0.99))},
     }
 
 

@@ -68,6 +68,7 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         producer_linger=w.linger_ms / 1000.0,
         producer_max_request_size=max(1_048_576, 4 * settings.stream.max_message_bytes),
+        producer_max_batch_size=w.producer_batch_bytes,
         table_standby_replicas=0,
         datadir=str(w.data_dir),
         stream_wait_empty=True,
@@ -122,6 +123,11 @@ def create_app(
         logging.getLogger().setLevel(level)
         for name in ("aiokafka", "kafka", "faust", "mode"):
             logging.getLogger(name).setLevel(level)
+
+    @app.on_before_shutdown.connect
+    async def close_sink(sender: Any, **_: Any) -> None:
+        """After the consumer stopped (batches in flight delivered): the commands producer."""
+        await stage.sink.close()
 
     from pipeline.gcpolicy import GcPolicy
 

@@ -92,6 +92,11 @@ class WorkerSettings(_Section):
     commit_interval_seconds: float = Field(0.5, gt=0)
     fetch_max_wait_ms: int = Field(10, ge=0)
     linger_ms: int = Field(5, ge=0)
+    #: producer record-batch size per partition (bytes). The producer sends one batch per
+    #: partition per request, so small batches turn a state flush of a large fleet (~5 KB per
+    #: agent) into dozens of sequential round trips; keep it under the broker's
+    #: message.max.bytes (1 MiB by default in Kafka)
+    producer_batch_bytes: int = Field(256 * 1024, ge=16 * 1024, le=1024 * 1024)
     data_dir: Path = Path(".agentwatch/worker")
     #: garbage collector policy (pipeline/gcpolicy.py): every this many seconds, what survived is
     #: frozen so that collections stop rescanning long-lived state (0 = Python's defaults)

@@ -9,7 +9,8 @@ For each offered load the benchmark:
 2. starts the enforcement-point SDK in this process: a :class:`~pipeline.sdk.CommandReceiver`
    for enforcement point ``bench-ep`` with the reference :class:`~pipeline.sdk.Gate`, and an
    ack listener on ``agent.enforcement.acks``;
-3. publishes benign agent actions at ``--rate`` events/s with the SDK's ``ActionPublisher``,
+3. publishes, from a load-generator process of its own, benign agent actions at ``--rate``
+   events/s with the SDK's ``ActionPublisher``,
    and every ``1/--attack-share``-th event is a destructive command from a new agent (one that
    the rules rate critical, so the pipeline isolates that agent);
 4. measures, per attack, the time from just before ``publish`` to (a) the signed isolate command
@@ -169,26 +170,19 @@ def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, ext
                                f"and is {ATTACK!r} rated critical? see {tmp / 'worker.log'}")
         cmd_at.clear()
         console.print(f"[dim]rate {rate}/s: measuring for {seconds:g}s...[/]")
-        every = max(1, round(1 / attack_share))
-        benign_tools = [("ls", "ls -la /srv/app"), ("git", "git status"), ("kubectl", "kubectl get pods -n web")]
-        total = int(rate * seconds)
-        start = time.monotonic()
-        step = 0.005
-        n = 0
-        while n < total:
-            due = min(total, int((time.monotonic() - start) * rate) + 1)
-            while n < due:
-                if n % every == every - 1:
-                    ev = _event(f"attacker-{n}", ATTACK, "rm")
-                    sent_at[ev["event_id"]] = time.time()
-                else:
-                    tool, cmd = benign_tools[n % len(benign_tools)]
-                    ev = _event(f"agent-{n % 500}", cmd, tool)
-                publisher.publish(ev)
-                n += 1
-            time.sleep(step)
-        elapsed = time.monotonic() - start
-        publisher.flush()
+        # the load comes from a process of its own, as it would from the enforcement points: a
+        # 5,000 events/s publisher sharing this process's interpreter lock with the receiver
+        # delayed the receiver, and that delay was being measured as pipeline latency
+        sent_file = tmp / "sent.json"
+        gen = subprocess.run(
+            [sys.executable, "-m", "bench.latency", "--generate", bootstrap, settings.topic("actions"),
+             str(rate), str(seconds), str(attack_share), str(sent_file)],
+            capture_output=True, text=True, timeout=seconds * 4 + 60, cwd=str(Path(__file__).resolve().parent.parent))
+        if gen.returncode != 0:
+            raise RuntimeError(f"the load generator failed: {gen.stderr.strip()[-500:]}")
+        generated = json.loads(sent_file.read_text(encoding="utf-8"))
+        sent_at.update(generated["sent_at"])
+        total, elapsed = generated["total"], generated["elapsed"]
         wait_until = time.monotonic() + 15
         while time.monotonic() < wait_until:
             done_cmds = sum(1 for e in sent_at if e in cmd_at)
@@ -224,6 +218,39 @@ def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, ext
     }
 
 
+def generate(bootstrap: str, topic: str, rate: int, seconds: float, attack_share: float, out: Path) -> None:
+    """The load generator process: benign actions at ``rate``/s from 500 agents, and every
+    ``1/attack_share``-th event a destructive command from a new agent; writes the attacks'
+    send times (just before ``publish``) and the achieved count and time to ``out``."""
+    from pipeline.sdk import ActionPublisher
+
+    publisher = ActionPublisher(bootstrap, topic, linger_ms=2)
+    sent_at: dict[str, float] = {}
+    every = max(1, round(1 / attack_share))
+    benign_tools = [("ls", "ls -la /srv/app"), ("git", "git status"), ("kubectl", "kubectl get pods -n web")]
+    total = int(rate * seconds)
+    start = time.monotonic()
+    n = 0
+    try:
+        while n < total:
+            due = min(total, int((time.monotonic() - start) * rate) + 1)
+            while n < due:
+                if n % every == every - 1:
+                    ev = _event(f"attacker-{n}", ATTACK, "rm")
+                    sent_at[ev["event_id"]] = time.time()
+                else:
+                    tool, cmd = benign_tools[n % len(benign_tools)]
+                    ev = _event(f"agent-{n % 500}", cmd, tool)
+                publisher.publish(ev)
+                n += 1
+            time.sleep(0.005)
+        elapsed = time.monotonic() - start
+        publisher.flush()
+    finally:
+        publisher.close()
+    out.write_text(json.dumps({"sent_at": sent_at, "total": total, "elapsed": elapsed}), encoding="utf-8")
+
+
 def _r(x: float | None) -> float | None:
     return None if x is None else round(x, 2)
 
@@ -240,9 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--attack-share", type=float, default=0.01, help="share of events that are attacks")
     ap.add_argument("--broker", help="use this Kafka instead of the embedded broker")
     ap.add_argument("--env", action="append", default=[], help="extra KEY=VALUE for the worker")
+    ap.add_argument("--generate", nargs=6, help=argparse.SUPPRESS)
     ap.add_argument("--warmup", type=float, default=90.0, help="max seconds to wait for the worker's first command")
     ap.add_argument("--json", help="write results here")
     args = ap.parse_args(argv)
+    if args.generate:
+        b, topic, rate, secs, share, out = args.generate
+        generate(b, topic, int(rate), float(secs), float(share), Path(out))
+        return 0
     rates = args.rate or [1000, 5000]
     extra = dict(item.split("=", 1) for item in args.env)
     console = Console()

@@ -207,6 +207,8 @@ def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, ext
     # where the time goes (same machine, same clock): publish -> the worker issued the command,
     # and issued -> verified at the enforcement point
     to_issue = [(issued_at[e] - t) * 1000 for e, t in sent_at.items() if e in issued_at]
+    first_sent = min(sent_at.values(), default=0.0)
+    slowest = sorted(((cmd_at[e] - t) * 1000, t - first_sent) for e, t in sent_at.items() if e in cmd_at)[-10:]
     issue_to_cmd = [(cmd_at[e] - issued_at[e]) * 1000 for e in sent_at if e in issued_at and e in cmd_at]
     return {
         "offered_rate": rate, "achieved_rate": round(total / elapsed, 1), "seconds": round(elapsed, 2),
@@ -215,6 +217,8 @@ def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, ext
         "to_ack_ms": {"p50": _r(_pct(to_ack, 0.5)), "p99": _r(_pct(to_ack, 0.99)), "max": _r(max(to_ack, default=None))},
         "to_issued_ms": {"p50": _r(_pct(to_issue, 0.5)), "p99": _r(_pct(to_issue, 0.99))},
         "issued_to_command_ms": {"p50": _r(_pct(issue_to_cmd, 0.5)), "p99": _r(_pct(issue_to_cmd, 0.99))},
+        # the ten slowest attacks: (ms to command, seconds into the run): spikes vs a periodic cause
+        "slowest": [[round(ms, 1), round(at, 2)] for ms, at in reversed(slowest)],
     }
 
 

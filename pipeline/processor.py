@@ -35,10 +35,12 @@ recently seen are dropped after their state is checkpointed.
 from __future__ import annotations
 
 import base64
+import binascii
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from hashlib import blake2b
 from typing import Any
 
 from detectors.base import Detector, Event, Finding, Stateful
@@ -90,66 +92,81 @@ class EventClock:
         return self.now_ts
 
 
+def _id_hash(event_id: str) -> bytes:
+    """64-bit BLAKE2b of an event id: what dedup remembers. Ids are attacker-chosen, but making
+    a new id collide with one this agent used recently is a second-preimage search on 64 bits,
+    far out of reach; 8 bytes per id instead of the id itself keeps the checkpointed state small
+    (256 UUID-like ids as JSON were ~14 KB per agent, written on every state flush)."""
+    return blake2b(event_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
 class _AgentCore:
     """Per-agent state the processor itself keeps: recent event ids for dedup.
 
-    ``recent`` maps id -> event time in arrival order (a plain dict keeps insertion order and,
-    unlike OrderedDict, lists its keys at C speed for the checkpoint); ``order`` is the same ids
-    in a deque, so forgetting the oldest is O(1)."""
+    ``recent`` maps an id's 8-byte hash -> event time (whole seconds) in arrival order (a plain
+    dict keeps insertion order and hands its keys to ``bytes.join`` at C speed for the
+    checkpoint); ``order`` is the same hashes in a deque, so forgetting the oldest is O(1)."""
 
     __slots__ = ("order", "partition", "recent")
 
     def __init__(self) -> None:
-        self.recent: dict[str, float] = {}
-        self.order: deque[str] = deque()
+        self.recent: dict[bytes, int] = {}
+        self.order: deque[bytes] = deque()
         self.partition = 0
 
     def seen(self, event_id: str, ts: float, window: float, cap: int) -> bool:
         """True if this id was seen recently; otherwise remember it. Bounded by ``cap`` ids
         and by ``window`` seconds of event time."""
+        key = _id_hash(event_id)
         recent = self.recent
-        if event_id in recent:
+        if key in recent:
             return True
-        recent[event_id] = ts
+        recent[key] = int(ts)
         order = self.order
-        order.append(event_id)
+        order.append(key)
         while len(order) > cap:
             del recent[order.popleft()]
         horizon = ts - window
         while order:
-            oldest_id = order[0]
-            if recent[oldest_id] >= horizon or oldest_id == event_id:
+            oldest = order[0]
+            if recent[oldest] >= horizon or oldest == key:
                 break
             del recent[order.popleft()]
         return False
 
-    def remember(self, event_id: str, ts: float) -> None:
-        if event_id not in self.recent:
-            self.recent[event_id] = ts
-            self.order.append(event_id)
+    def remember(self, key: bytes, ts: int) -> None:
+        if key not in self.recent:
+            self.recent[key] = ts
+            self.order.append(key)
 
     def dump(self) -> dict[str, Any]:
-        # ids and their times as two flat lists: built at C speed (a list of [id, ts] pairs
-        # cost ~60 µs per agent per checkpoint at 256 ids, more than processing its event)
-        recent = self.recent
-        return {"p": self.partition, "ids": list(recent), "ts": list(recent.values())}
+        # the hashes packed (base64 of 8 bytes each) and the times as integers: ~5.5 KB at 256
+        # ids instead of ~12 KB, built and encoded in ~7 µs
+        return {"p": self.partition, "h": base64.b64encode(b"".join(self.recent)).decode("ascii"),
+                "t": list(self.recent.values())}
 
     @classmethod
     def load(cls, blob: Any) -> _AgentCore:
         core = cls()
         if isinstance(blob, dict):
             core.partition = int(blob.get("p", 0))
-            ids = blob.get("ids", ())
-            times = blob.get("ts")
             try:
-                if isinstance(times, list) and isinstance(ids, list) and len(times) == len(ids):
-                    for k, v in zip(ids, times, strict=True):
-                        core.remember(str(k), float(v))
-                else:  # the earlier layout: [[id, ts], ...]
-                    for item in ids:
-                        if isinstance(item, list) and len(item) == 2:
-                            core.remember(str(item[0]), float(item[1]))
-            except (TypeError, ValueError):
+                if isinstance(blob.get("h"), str) and isinstance(blob.get("t"), list):
+                    packed = base64.b64decode(blob["h"].encode("ascii"), validate=True)
+                    times = blob["t"]
+                    if len(packed) == 8 * len(times):
+                        for i, v in enumerate(times):
+                            core.remember(packed[8 * i : 8 * i + 8], int(v))
+                else:  # earlier layouts: "ids" + "ts" lists, or [[id, ts], ...] pairs
+                    ids = blob.get("ids", ())
+                    times = blob.get("ts")
+                    if isinstance(times, list) and isinstance(ids, list) and len(times) == len(ids):
+                        pairs = list(zip(ids, times, strict=True))
+                    else:
+                        pairs = [(i[0], i[1]) for i in ids if isinstance(i, list) and len(i) == 2]
+                    for k, v in pairs:
+                        core.remember(_id_hash(str(k)), int(float(v)))
+            except (TypeError, ValueError, binascii.Error):
                 core.recent.clear()  # a damaged blob: dedup memory starts afresh, nothing stops
                 core.order.clear()
         return core

@@ -37,7 +37,7 @@ __all__ = ["BatchConsumer", "BatchHandler", "BatchTransport"]
 BatchHandler = Callable[[Mapping[TP, Sequence[Any]]], Awaitable["asyncio.Future[None]"]]
 #: batches whose delivery may be in flight at once (bounds memory and replay after a crash); the
 #: stage's state flush covers several batches, so this leaves room for those waiting on it
-MAX_IN_FLIGHT = 8
+MAX_IN_FLIGHT = 64
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):

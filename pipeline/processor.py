@@ -257,12 +257,20 @@ class Processor:
 
         Blobs may share structure with the live state (copying it costs more than the encoding):
         encode them before processing more events."""
+        return self.dump_agents(self.take_dirty())
+
+    def take_dirty(self) -> set[str]:
+        """The agents changed since the last call (their state must be written), clearing the marks."""
         dirty = set(self._dirty)
         self._dirty.clear()
         for part in self._stateful.values():
             dirty |= part.dirty_agents()
+        return dirty
+
+    def dump_agents(self, agent_ids: Iterable[str]) -> dict[str, tuple[int, dict[str, Any]]]:
+        """State blobs of these agents as they are now (see :meth:`checkpoint`)."""
         out: dict[str, tuple[int, dict[str, Any]]] = {}
-        for agent_id in dirty:
+        for agent_id in agent_ids:
             core = self._agents.get(agent_id)
             if core is None:
                 continue
@@ -274,15 +282,24 @@ class Processor:
             out[agent_id] = (core.partition, blob)
         return out
 
-    def evict(self) -> list[str]:
-        """Drop the least recently seen agents beyond the memory cap. Call after persisting
-        :meth:`checkpoint`; their state reloads from the table on their next event."""
+    def evict(self, keep: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        """Drop the least recently seen agents beyond the memory cap, except those in ``keep``
+        (changed, state not yet written). Call once the others' state is persisted; their state
+        reloads from the table on their next event."""
         evicted = []
-        while len(self._agents) > self._max_agents:
-            agent_id, _ = self._agents.popitem(last=False)
+        if len(self._agents) <= self._max_agents:
+            return evicted
+        excess = len(self._agents) - self._max_agents
+        for agent_id in list(self._agents):
+            if excess <= 0:
+                break
+            if agent_id in keep or agent_id == FLEET_KEY:
+                continue
+            del self._agents[agent_id]
             for part in self._stateful.values():
                 part.forget(agent_id)
             evicted.append(agent_id)
+            excess -= 1
         return evicted
 
     def drop_partitions(self, partitions: set[int]) -> None:

@@ -36,6 +36,8 @@ URGENT_CHUNK = 32
 #: batches whose state may wait for the next flush; below the consumer's in-flight limit, so a
 #: flush interval never stalls consumption
 MAX_UNFLUSHED_BATCHES = MAX_IN_FLIGHT - 2
+#: agents whose state is encoded between two chances for the event loop to run other work
+FLUSH_SLICE = 64
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
@@ -58,6 +60,7 @@ class ProcessStage:
         store: Any | None = None,
         destinations: Any | None = None,
         flush_seconds: float = 0.0,
+        flush_events: int = 50_000,
     ) -> None:
         self.store = store
         self.destinations = destinations
@@ -68,7 +71,10 @@ class ProcessStage:
         self._unflushed: list[tuple[asyncio.Future[None], list[Output], asyncio.Future[None]]] = []
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flushed_at = time.monotonic()
+        self._encoding = False
+        self._unflushed_events = 0
         self.flush_seconds = flush_seconds
+        self.flush_events = flush_events
         self.processor = processor
         self.sink = sink
         self.table = table
@@ -146,7 +152,7 @@ class ProcessStage:
                 outputs.extend(processor.process_acks(self._decode(records, tp, outputs)))
             elif tp.topic == self.control_topic:
                 outputs.extend(processor.process_control(self._decode(records, tp, outputs)))
-        sent, durable = self._enqueue(outputs, urgent)
+        sent, durable = self._enqueue(outputs, urgent, sum(len(r) for r in batch.values()))
 
         async def finish() -> None:
             await sent
@@ -166,7 +172,7 @@ class ProcessStage:
         covers them are durable, so the batch's input offsets may then be acknowledged."""
         return self._enqueue(outputs, urgent)[1]
 
-    def _enqueue(self, outputs: list[Output], urgent: Sequence[Awaitable[None]]
+    def _enqueue(self, outputs: list[Output], urgent: Sequence[Awaitable[None]], events: int = 0,
                  ) -> tuple[asyncio.Future[None], asyncio.Future[None]]:
         """Send outputs now; return (their delivery, the durability of the batch).
 
@@ -178,8 +184,9 @@ class ProcessStage:
         sent = asyncio.ensure_future(self._send(outputs, list(urgent)))
         durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._unflushed.append((sent, outputs, durable))
+        self._unflushed_events += events
         due = time.monotonic() - self._flushed_at >= self.flush_seconds
-        if due or len(self._unflushed) >= MAX_UNFLUSHED_BATCHES:
+        if due or len(self._unflushed) >= MAX_UNFLUSHED_BATCHES or self._unflushed_events >= self.flush_events:
             self.flush_state()
         elif self._flush_timer is None:
             wait = max(0.0, self.flush_seconds - (time.monotonic() - self._flushed_at))
@@ -193,39 +200,54 @@ class ProcessStage:
         """Write the state of every agent changed since the last flush, after the outputs of
         the batches it covers; then those batches are durable.
 
-        Order is kept where it matters: state records are written only after the covered
-        batches' own outputs (a crash between them repeats outputs, never loses them: state
-        marks the events as seen) and only after the previous flush completed (the state of
-        flush N+1 must land after that of flush N). The local table store is updated now, so an
-        agent evicted and seen again reads its newest state. Deliveries overlap: the next batch
-        is processed and its outputs sent while this state is still being written.
+        The agents' state is encoded a slice of :data:`FLUSH_SLICE` agents at a time, yielding
+        to the event loop in between: with a large fleet one flush encodes megabytes, and done in
+        one go it stopped the worker for tens of milliseconds — long enough to show in the
+        event -> isolation command p99. Processing goes on meanwhile, so an agent may be
+        encoded with the effects of batches newer than the flush started with; the flush
+        therefore covers every batch enqueued until its last slice is encoded, and waits for
+        all their outputs before writing. Order is kept where it matters: state records are
+        written only after the covered batches' outputs (a crash between them repeats outputs,
+        never loses them: state marks the events as seen) and only after the previous flush
+        completed. The local table store is updated as each agent is encoded, so an agent
+        evicted and seen again reads its newest state.
         """
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
         self._flushed_at = time.monotonic()
-        batches, self._unflushed = self._unflushed, []
-        if not batches:
-            return
-        state = self.processor.checkpoint()
-        encoded = {agent_id: (partition, orjson.dumps(blob)) for agent_id, (partition, blob) in state.items()}
-        data = self.table.data
-        for agent_id, (_, value) in encoded.items():
-            data[agent_id.encode("utf-8")] = value
-        self.processor.evict()
-        self.metrics.agents.set(self.processor.agents_tracked)
-        previous = self._last_delivery
-        flush = asyncio.ensure_future(self._flush(batches, encoded, previous))
+        if not self._unflushed or self._encoding:
+            return  # nothing to cover, or the flush being encoded will cover these batches too
+        self._encoding = True
+        self._unflushed_events = 0
+        dirty = self.processor.take_dirty()
+        self.processor.evict(keep=dirty)  # the others' newest state is already in the table
+        flush = asyncio.ensure_future(self._flush(list(dirty), self._last_delivery))
         flush.add_done_callback(_retrieve)
         self._last_delivery = flush
 
-    async def _flush(self, batches: list[tuple[asyncio.Future[None], list[Output], asyncio.Future[None]]],
-                     state: dict[str, tuple[int, bytes]], previous: asyncio.Future[None] | None) -> None:
+    async def _flush(self, agents: list[str], previous: asyncio.Future[None] | None) -> None:
+        batches: list[tuple[asyncio.Future[None], list[Output], asyncio.Future[None]]] = []
         try:
+            try:
+                encoded: dict[str, tuple[int, bytes]] = {}
+                data = self.table.data
+                for start in range(0, len(agents), FLUSH_SLICE):
+                    if start:
+                        await asyncio.sleep(0)
+                    for agent_id, (partition, blob) in self.processor.dump_agents(
+                            agents[start : start + FLUSH_SLICE]).items():
+                        value = orjson.dumps(blob)
+                        encoded[agent_id] = (partition, value)
+                        data[agent_id.encode("utf-8")] = value
+            finally:
+                batches, self._unflushed = self._unflushed, []
+                self._encoding = False
+            self.metrics.agents.set(self.processor.agents_tracked)
             await asyncio.gather(*(sent for sent, _, _ in batches))
             if previous is not None:
                 await previous  # raises if it failed: then nothing after it is acknowledged
-            await self._write_state(state)
+            await self._write_state(encoded)
             outputs = [o for _, batch_outputs, _ in batches for o in batch_outputs]
             if outputs and (self.store is not None or self.destinations is not None):
                 # the store and extra destinations are blocking I/O: keep them off the event loop

@@ -48,7 +48,9 @@ def stop(proc, sig: int = signal.SIGTERM) -> int:  # type: ignore[no-untyped-def
 
 
 def test_two_workers_kill_restart_lose_nothing_and_keep_state(broker, topic_prefix: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    env = worker_env(broker.bootstrap, topic_prefix, tmp_path)
+    # state flushed every 0.3 s (default 5 s): the whole test runs in a few seconds, and what it
+    # checks is that state written before the kill carries on after it
+    env = worker_env(broker.bootstrap, topic_prefix, tmp_path, AGENTWATCH_STREAM__STATE_FLUSH_SECONDS="0.3")
     create_topics(env)
     actions, enriched = topic_prefix + "agent.actions", topic_prefix + "agent.actions.enriched"
     agents = [f"agent-{i}" for i in range(24)]

@@ -73,6 +73,7 @@ class ProcessStage:
         self._flushed_at = time.monotonic()
         self._encoding = False
         self._unflushed_events = 0
+        self._last_side: asyncio.Future[None] | None = None
         self.flush_seconds = flush_seconds
         self.flush_events = flush_events
         self.processor = processor
@@ -182,6 +183,12 @@ class ProcessStage:
         once its outputs are delivered and the state flush covering it is written.
         """
         sent = asyncio.ensure_future(self._send(outputs, list(urgent)))
+        if outputs and (self.store is not None or self.destinations is not None):
+            # the incident store and extra destinations, batch by batch in order: done once per
+            # flush instead, seconds of incidents were hashed and written in one go by a thread
+            # holding the interpreter lock, and the worker stalled meanwhile
+            sent = asyncio.ensure_future(self._side(sent, outputs, self._last_side))
+            self._last_side = sent
         durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._unflushed.append((sent, outputs, durable))
         self._unflushed_events += events
@@ -195,6 +202,15 @@ class ProcessStage:
 
     async def _send(self, outputs: list[Output], urgent: list[Awaitable[None]]) -> None:
         await asyncio.gather(self.sink.send(outputs), *urgent)
+
+    async def _side(self, sent: asyncio.Future[None], outputs: list[Output],
+                    previous: asyncio.Future[None] | None) -> None:
+        """After the batch's records are delivered and the previous batch's side outputs are
+        written: the store and extra destinations (blocking I/O, so in a thread)."""
+        await sent
+        if previous is not None:
+            await previous
+        await asyncio.to_thread(self._write_side_outputs, outputs)
 
     def flush_state(self) -> None:
         """Write the state of every agent changed since the last flush, after the outputs of
@@ -248,10 +264,6 @@ class ProcessStage:
             if previous is not None:
                 await previous  # raises if it failed: then nothing after it is acknowledged
             await self._write_state(encoded)
-            outputs = [o for _, batch_outputs, _ in batches for o in batch_outputs]
-            if outputs and (self.store is not None or self.destinations is not None):
-                # the store and extra destinations are blocking I/O: keep them off the event loop
-                await asyncio.to_thread(self._write_side_outputs, outputs)
         except BaseException as exc:
             for _, _, durable in batches:
                 if not durable.done():

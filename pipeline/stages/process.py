@@ -120,7 +120,7 @@ class ProcessStage:
                 baselines.load_shared(orjson.loads(raw))
 
     async def handle(self, batch: Mapping[Any, Sequence[Any]]) -> asyncio.Future[None]:
-        """Process a fetch; return the future of its delivery (see :meth:`start_delivery`)."""
+        """Process a fetch; return the future of its delivery (see :meth:`_enqueue`)."""
         started = time.perf_counter()
         self._load_shared_once()
         processor = self.processor
@@ -165,13 +165,13 @@ class ProcessStage:
         return asyncio.ensure_future(finish())
 
     async def deliver(self, outputs: list[Output]) -> None:
-        """Deliver outputs produced outside a batch (timers) and wait until they are durable."""
-        await self.start_delivery(outputs)
+        """Deliver outputs produced outside a batch (timers) and wait until they are sent.
 
-    def start_delivery(self, outputs: list[Output], urgent: Sequence[Awaitable[None]] = ()) -> asyncio.Future[None]:
-        """Start sending a batch's outputs; the future completes when they and the state that
-        covers them are durable, so the batch's input offsets may then be acknowledged."""
-        return self._enqueue(outputs, urgent)[1]
+        Not until the next state flush: no input offset waits on them, and the timers that
+        call this must keep their pace (the state they changed goes out with the next flush)."""
+        if outputs:
+            sent, _ = self._enqueue(outputs, ())
+            await sent
 
     def _enqueue(self, outputs: list[Output], urgent: Sequence[Awaitable[None]], events: int = 0,
                  ) -> tuple[asyncio.Future[None], asyncio.Future[None]]:

@@ -211,7 +211,6 @@ class Processor:
         self._stateless = self.detectors[:n_stateless]
         self._chunk_time: str | None = None
         self._stateful_detectors = self.detectors[n_stateless:]
-        self._learners = self._stateful_detectors
         self._agents: OrderedDict[str, _AgentCore] = OrderedDict()
         self._dirty: set[str] = set()
         self._clocks: dict[int, float] = {}
@@ -430,12 +429,12 @@ class Processor:
         stats.enriched += 1
 
         if self.tracker is None or not self.tracker.has_open(agent_id):
-            for det in self._learners:
+            for det in self._stateful_detectors:
                 det.learn_one(event)
         else:
             # under investigation: no learning from what may be the attacker (no poisoning),
             # but rate and sequence context keep moving
-            for det in self._learners:
+            for det in self._stateful_detectors:
                 observe = getattr(det, "observe_one", None)
                 if observe is not None:
                     observe(event)

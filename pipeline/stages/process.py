@@ -67,8 +67,8 @@ class ProcessStage:
         self._day_counts: dict[str, list[int]] = {}
         self._shared_loaded = False
         self._last_delivery: asyncio.Future[None] | None = None
-        #: batches sent since the last state flush: (outputs delivered, outputs, durable)
-        self._unflushed: list[tuple[asyncio.Future[None], list[Output], asyncio.Future[None]]] = []
+        #: batches sent since the last state flush: (outputs delivered, batch durable)
+        self._unflushed: list[tuple[asyncio.Future[None], asyncio.Future[None]]] = []
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flushed_at = time.monotonic()
         self._encoding = False
@@ -190,7 +190,7 @@ class ProcessStage:
             sent = asyncio.ensure_future(self._side(sent, outputs, self._last_side))
             self._last_side = sent
         durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._unflushed.append((sent, outputs, durable))
+        self._unflushed.append((sent, durable))
         self._unflushed_events += events
         due = time.monotonic() - self._flushed_at >= self.flush_seconds
         if due or len(self._unflushed) >= MAX_UNFLUSHED_BATCHES or self._unflushed_events >= self.flush_events:
@@ -243,7 +243,7 @@ class ProcessStage:
         self._last_delivery = flush
 
     async def _flush(self, agents: list[str], previous: asyncio.Future[None] | None) -> None:
-        batches: list[tuple[asyncio.Future[None], list[Output], asyncio.Future[None]]] = []
+        batches: list[tuple[asyncio.Future[None], asyncio.Future[None]]] = []
         try:
             try:
                 encoded: dict[str, tuple[int, bytes]] = {}
@@ -260,16 +260,16 @@ class ProcessStage:
                 batches, self._unflushed = self._unflushed, []
                 self._encoding = False
             self.metrics.agents.set(self.processor.agents_tracked)
-            await asyncio.gather(*(sent for sent, _, _ in batches))
+            await asyncio.gather(*(sent for sent, _ in batches))
             if previous is not None:
                 await previous  # raises if it failed: then nothing after it is acknowledged
             await self._write_state(encoded)
         except BaseException as exc:
-            for _, _, durable in batches:
+            for _, durable in batches:
                 if not durable.done():
                     durable.set_exception(exc if isinstance(exc, Exception) else RuntimeError("state flush cancelled"))
             raise
-        for _, _, durable in batches:
+        for _, durable in batches:
             if not durable.done():
                 durable.set_result(None)
 

@@ -20,12 +20,18 @@ independent) and only appended when the merge changes something. So replayed or 
 inputs, or the worker and an analyst's CLI writing the same decision, never duplicate anything.
 Writers serialise on the head row (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on
 PostgreSQL), so the chain never forks. Nothing here reads the wall clock.
+
+One store object may be used from several threads (the worker writes incidents and run figures
+from worker threads): its connection is shared, so each transaction and each statement outside
+one holds the store's lock. Without it two threads' transactions interleaved on the connection
+("cannot start a transaction within a transaction"), which stopped a worker under load.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +89,7 @@ class _Database:
     """The few things SQLite and PostgreSQL do differently; SQL is written once with ``?``."""
 
     def __init__(self, url: str, schema: str | None = None) -> None:
+        self._lock = threading.RLock()
         parts = urlsplit(url)
         scheme = parts.scheme.split("+")[0]
         self.url_for_humans = url.split("@")[-1] if "@" in url else url
@@ -143,33 +150,39 @@ class _Database:
         return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.conn.execute(self._sql(sql), tuple(params))
+        with self._lock:
+            return self.conn.execute(self._sql(sql), tuple(params))
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return list(self.execute(sql, params).fetchall())
+        with self._lock:
+            return list(self.execute(sql, params).fetchall())
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        return self.execute(sql, params).fetchone()  # type: ignore[no-any-return]
+        with self._lock:
+            return self.execute(sql, params).fetchone()  # type: ignore[no-any-return]
 
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:
-        """A write transaction holding the store's single writer lock."""
-        self.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
-        try:
-            yield
-        except BaseException:
-            self.execute("ROLLBACK")
-            raise
-        self.execute("COMMIT")
+        """A write transaction holding the store's single writer lock (and, within this process,
+        the connection's lock for its whole length)."""
+        with self._lock:
+            self.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
+            try:
+                yield
+            except BaseException:
+                self.execute("ROLLBACK")
+                raise
+            self.execute("COMMIT")
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
         """A read transaction that sees one consistent state."""
-        self.execute("BEGIN" if self.dialect == "sqlite" else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        try:
-            yield
-        finally:
-            self.execute("COMMIT")
+        with self._lock:
+            self.execute("BEGIN" if self.dialect == "sqlite" else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield
+            finally:
+                self.execute("COMMIT")
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

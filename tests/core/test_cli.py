@@ -66,7 +66,9 @@ def test_broker_port_in_use() -> None:
 
 @pytest.mark.broker
 def test_topics_create_is_safe_to_run_twice(broker, topic_prefix: str) -> None:  # type: ignore[no-untyped-def]
-    env = {"AGENTWATCH_TOPICS__PREFIX": topic_prefix, "AGENTWATCH_TOPICS__PARTITIONS": "2"}
+    # the state changelog is named after the app id, not the prefix: make it this test's own
+    env = {"AGENTWATCH_TOPICS__PREFIX": topic_prefix, "AGENTWATCH_TOPICS__PARTITIONS": "2",
+           "AGENTWATCH_WORKER__APP_ID": f"aw-{topic_prefix.strip('.')}"}
     first = run("--broker", broker.bootstrap, "topics", "create", env=env)
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("created") == 9

@@ -252,3 +252,43 @@ def test_postgres_concurrent_writers_do_not_fork_the_chain(pg_url: str) -> None:
     assert res.ok and res.checked == stores[0].counts()["chain_entries"]
     for s in stores:
         s.close()
+
+
+def test_one_store_shared_by_threads_serialises_its_transactions(store: IncidentStore) -> None:
+    """The worker writes incidents and run figures from different threads through one store:
+    their transactions must not interleave on the shared connection (they did: "cannot start
+    a transaction within a transaction" stopped a worker under load)."""
+    import threading
+
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def incidents(agent: str) -> None:
+        try:
+            barrier.wait()
+            tr = IncidentTracker(IncidentSettings(), Clock())
+            for n in range(12):
+                e = event(agent=agent, n=n, ts=T0 + n)
+                store.apply_outputs([*tr.on_outputs(e, [alert(e, first_event=event(agent=agent, n=0))])])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    def figures() -> None:
+        try:
+            barrier.wait()
+            for _ in range(60):
+                store.record_stats("2026-09-21", 1, 0, source="w1", mode="add")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=incidents, args=(f"agent-{i}",)) for i in range(2)]
+    threads.append(threading.Thread(target=figures))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert store.stats()["2026-09-21"]["events"] == 60
+    assert {i["agent_id"] for i in store.list_incidents()} == {"agent-0", "agent-1"}
+    res = store.verify()
+    assert res.ok and res.checked == store.counts()["chain_entries"]

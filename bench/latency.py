@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -92,8 +93,42 @@ class AckListener(threading.Thread):
         self.consumer.close()
 
 
+#: the worker's log line per isolation command (pipeline/stages/process.py)
+_SENT_LINE = re.compile(r"isolation command (\S+) sent: .* ([0-9.]+) ms after its triggering event reached this worker")
+
+
+def worker_shares(log: Path) -> dict[str, float]:
+    """Command id -> ms from the triggering event reaching the worker to the command on Kafka."""
+    shares: dict[str, float] = {}
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        m = _SENT_LINE.search(line)
+        if m:
+            shares[m.group(1)] = float(m.group(2))
+    return shares
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process so far (Linux ``/proc``), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def by_window(samples: list[tuple[float, float]], width: float) -> list[dict[str, Any]]:
+    """p50/p99 of (seconds into the run, ms) samples per ``width``-second window."""
+    windows: dict[int, list[float]] = {}
+    for at, ms in samples:
+        windows.setdefault(int(at // width), []).append(ms)
+    return [{"from_s": k * width, "n": len(v), "p50": _r(_pct(v, 0.5)), "p99": _r(_pct(v, 0.99))}
+            for k, v in sorted(windows.items())]
+
+
 def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, extra_env: dict[str, str],
-             console: Console, warmup: float = 90.0) -> dict[str, Any]:
+             console: Console, warmup: float = 90.0, broker_pid: int | None = None) -> dict[str, Any]:
     from pipeline.enforcement.keys import generate_key, keyring_path_for, load_keyring
     from pipeline.sdk import ActionPublisher, CommandReceiver, Gate
     from pipeline.settings import Settings
@@ -118,7 +153,8 @@ def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, ext
         "AGENTWATCH_ENFORCEMENT__SIGNING_KEY_PATH": str(key),
         # the benchmark isolates many agents on purpose: lift the fleet-wide safety cap
         "AGENTWATCH_ENFORCEMENT__MAX_ISOLATIONS_PER_MINUTE": "1000000",
-        "AGENTWATCH_LOG_LEVEL": "warning",
+        # info: the worker logs each isolation command with its own share of the response time
+        "AGENTWATCH_LOG_LEVEL": "info",
     })
     env.update(extra_env)
     settings = Settings(broker=bootstrap, topics={"prefix": prefix, "partitions": 4})
@@ -174,12 +210,14 @@ def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, ext
         # 5,000 events/s publisher sharing this process's interpreter lock with the receiver
         # delayed the receiver, and that delay was being measured as pipeline latency
         sent_file = tmp / "sent.json"
+        broker_cpu0, wall0 = cpu_seconds(broker_pid), time.monotonic()
         gen = subprocess.run(
             [sys.executable, "-m", "bench.latency", "--generate", bootstrap, settings.topic("actions"),
              str(rate), str(seconds), str(attack_share), str(sent_file)],
             capture_output=True, text=True, timeout=seconds * 4 + 60, cwd=str(Path(__file__).resolve().parent.parent))
         if gen.returncode != 0:
             raise RuntimeError(f"the load generator failed: {gen.stderr.strip()[-500:]}")
+        broker_cpu1, wall1 = cpu_seconds(broker_pid), time.monotonic()
         generated = json.loads(sent_file.read_text(encoding="utf-8"))
         sent_at.update(generated["sent_at"])
         total, elapsed = generated["total"], generated["elapsed"]
@@ -210,6 +248,17 @@ def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, ext
     first_sent = min(sent_at.values(), default=0.0)
     slowest = sorted(((cmd_at[e] - t) * 1000, t - first_sent) for e, t in sent_at.items() if e in cmd_at)[-10:]
     issue_to_cmd = [(cmd_at[e] - issued_at[e]) * 1000 for e in sent_at if e in issued_at and e in cmd_at]
+    # the worker's own share (event reached it -> command on Kafka, from its log) and the rest:
+    # the broker delivering the event to the worker and the command to the enforcement point
+    shares = worker_shares(tmp / "worker.log")
+    in_worker: list[float] = []
+    outside: list[float] = []
+    for c, e in cmd_event.items():
+        if e in sent_at and e in cmd_at and c in shares:
+            in_worker.append(shares[c])
+            outside.append((cmd_at[e] - sent_at[e]) * 1000 - shares[c])
+    broker_cpu = (None if broker_cpu0 is None or broker_cpu1 is None
+                  else round((broker_cpu1 - broker_cpu0) / (wall1 - wall0), 2))
     return {
         "offered_rate": rate, "achieved_rate": round(total / elapsed, 1), "seconds": round(elapsed, 2),
         "events": total, "attacks": len(sent_at), "commands": len(to_cmd), "acks": len(to_ack),
@@ -217,6 +266,14 @@ def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, ext
         "to_ack_ms": {"p50": _r(_pct(to_ack, 0.5)), "p99": _r(_pct(to_ack, 0.99)), "max": _r(max(to_ack, default=None))},
         "to_issued_ms": {"p50": _r(_pct(to_issue, 0.5)), "p99": _r(_pct(to_issue, 0.99))},
         "issued_to_command_ms": {"p50": _r(_pct(issue_to_cmd, 0.5)), "p99": _r(_pct(issue_to_cmd, 0.99))},
+        "in_worker_ms": {"n": len(in_worker), "p50": _r(_pct(in_worker, 0.5)), "p99": _r(_pct(in_worker, 0.99)),
+                         "max": _r(max(in_worker, default=None))},
+        "outside_worker_ms": {"p50": _r(_pct(outside, 0.5)), "p99": _r(_pct(outside, 0.99))},
+        # the embedded broker's CPU (cores busy) while the load ran: Tansu's in-memory fetch cost
+        # grows with the topic's length, which is what makes long runs slow down
+        "broker_cpu_cores": broker_cpu,
+        "to_command_ms_by_window": by_window([(t - first_sent, (cmd_at[e] - t) * 1000)
+                                              for e, t in sent_at.items() if e in cmd_at], 10.0),
         # the ten slowest attacks: (ms to command, seconds into the run): spikes vs a periodic cause
         "slowest": [[round(ms, 1), round(at, 2)] for ms, at in reversed(slowest)],
     }
@@ -281,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rates = args.rate or [1000, 5000]
     extra = dict(item.split("=", 1) for item in args.env)
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=160)
     from pipeline.broker import EmbeddedBroker
 
     runs = []
@@ -293,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
             broker = EmbeddedBroker().start()
             bootstrap = broker.bootstrap
         for rate in rates:
-            runs.append(run_once(bootstrap, rate, args.seconds, args.attack_share, extra, console, args.warmup))
+            runs.append(run_once(bootstrap, rate, args.seconds, args.attack_share, extra, console, args.warmup,
+                                 broker.pid if broker is not None else None))
     except RuntimeError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 1
@@ -301,16 +359,19 @@ def main(argv: list[str] | None = None) -> int:
         if broker is not None:
             broker.stop()
     table = Table(title="event -> isolation command -> ack (ms)")
-    for col in ("offered/s", "achieved/s", "attacks", "commands", "acks", "cmd p50", "cmd p99", "cmd max",
-                "ack p50", "ack p99"):
+    for col in ("offered/s", "achieved/s", "attacks", "commands", "cmd p50", "cmd p99", "cmd max",
+                "ack p99", "worker p99", "outside p99", "broker cpu"):
         table.add_column(col, justify="right")
     for r in runs:
         table.add_row(str(r["offered_rate"]), str(r["achieved_rate"]), str(r["attacks"]), str(r["commands"]),
-                      str(r["acks"]), str(r["to_command_ms"]["p50"]), str(r["to_command_ms"]["p99"]),
-                      str(r["to_command_ms"]["max"]), str(r["to_ack_ms"]["p50"]), str(r["to_ack_ms"]["p99"]))
+                      str(r["to_command_ms"]["p50"]), str(r["to_command_ms"]["p99"]),
+                      str(r["to_command_ms"]["max"]), str(r["to_ack_ms"]["p99"]), str(r["in_worker_ms"]["p99"]),
+                      str(r["outside_worker_ms"]["p99"]), str(r["broker_cpu_cores"]))
     console.print(table)
     p99s = [r["to_command_ms"]["p99"] for r in runs if r["to_command_ms"]["p99"] is not None]
+    worker_p99s = [r["in_worker_ms"]["p99"] for r in runs if r["in_worker_ms"]["p99"] is not None]
     result = {"benchmark": "latency", "p99_ms": max(p99s) if p99s else None,
+              "p99_in_worker_ms": max(worker_p99s) if worker_p99s else None,
               "p99_ack_ms": max((r["to_ack_ms"]["p99"] for r in runs if r["to_ack_ms"]["p99"] is not None), default=None),
               "goal_p99_ms": 200, "runs": runs, "machine": machine(),
               "command": "python -m bench.latency " + " ".join(argv if argv is not None else sys.argv[1:])}

@@ -81,6 +81,11 @@ class EmbeddedBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs (benchmarks read its CPU time)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
     def start(self) -> EmbeddedBroker:
         if self.port is None:
             self.port = free_port()

@@ -35,6 +35,7 @@ import orjson
 
 from pipeline.broker import EmbeddedBroker, free_port
 from pipeline.errors import AgentwatchError
+from pipeline.metrics import HistogramSummary, scrape_histogram
 from pipeline.settings import Settings
 
 __all__ = ["DemoOptions", "DemoResult", "run_demo"]
@@ -63,6 +64,8 @@ class DemoResult:
     commands_by_action: dict[str, int]
     acks_by_status: dict[str, int]
     chain_ok: bool
+    #: the worker's own share of the isolation response (event received -> command on Kafka)
+    response: HistogramSummary | None = None
 
 
 @dataclass
@@ -79,6 +82,7 @@ class LiveState:
     commands_by_action: Counter[str] = field(default_factory=Counter)
     acks_by_status: Counter[str] = field(default_factory=Counter)
     denied_by_gate: int = 0
+    response: HistogramSummary | None = None
     recent_alerts: deque[tuple[str, str, str]] = field(default_factory=lambda: deque(maxlen=6))
     rate_window: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=40))
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -290,6 +294,9 @@ def run_demo(opts: DemoOptions, *, console: Any, live: bool = True) -> DemoResul
                 _wait_for_worker(worker, state, directory / "worker.log")
                 result = _run_fleet(opts, fleet, gate, broker.bootstrap, settings, state, console, live,
                                     worker, directory)
+                with contextlib.suppress(OSError, ValueError):  # a figure for the summary, not a result
+                    state.response = scrape_histogram(f"http://127.0.0.1:{metrics_port}/metrics",
+                                                      "agentwatch_enforcement_response_seconds")
             finally:
                 for r in receivers:
                     with contextlib.suppress(Exception):
@@ -385,6 +392,10 @@ def _run_fleet(opts: DemoOptions, fleet: Any, gate: Any, bootstrap: str, setting
     return state.published
 
 
+def _ms(seconds: float | None) -> str:
+    return "?" if seconds is None else ("over 2.5 s" if seconds == float("inf") else f"{seconds * 1000:g} ms")
+
+
 def _finish(directory: Path, state: LiveState, published: int, console: Any) -> DemoResult:
     from pipeline.incidents import open_store
     from pipeline.incidents.evidence import ExportFilter, build_report, write_report
@@ -403,13 +414,17 @@ def _finish(directory: Path, state: LiveState, published: int, console: Any) -> 
             directory=directory, store=store_path, report=report_path, published=published,
             counts=dict(state.counts), alerts_by_severity=dict(state.alerts_by_severity),
             commands_by_action=dict(state.commands_by_action), acks_by_status=dict(state.acks_by_status),
-            chain_ok=bool(verify.ok),
+            chain_ok=bool(verify.ok), response=state.response,
         )
     console.print()
     console.print(f"[bold green]done[/]: {published:,} events, {result.counts.get('alerts', 0)} alerts, "
                   f"{sum(result.commands_by_action.values())} isolation commands, "
                   f"{result.counts.get('incidents', 0)} incidents; hash chain "
                   + ("[green]verified[/]" if result.chain_ok else "[red]BROKEN[/]"))
+    if result.response is not None and result.response.count:
+        console.print(f"  isolation response in the worker (event received -> command on Kafka): "
+                      f"p50 <= {_ms(result.response.p50_le)}, p99 <= {_ms(result.response.p99_le)} "
+                      f"over {result.response.count} commands")
     console.print(f"  incident records  {store_path}")
     console.print(f"  evidence report   {report_path}")
     console.print(f"  worker log        {directory / 'worker.log'}")

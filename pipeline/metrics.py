@@ -17,6 +17,7 @@ agentwatch_findings_total{detector}            findings by detector family
 agentwatch_alerts_total{severity,rule}         alert records (new and updated) by severity and rule
 agentwatch_enforcement_commands_total{action,mode}  isolation commands by rung and mode (enforce/shadow)
 agentwatch_enforcement_ack_seconds             command issued to acknowledgement received
+agentwatch_enforcement_response_seconds        triggering event received by the worker to its command on Kafka
 agentwatch_consumer_lag{topic,partition}       high-water mark minus position, per assigned partition
 agentwatch_agents_tracked                      agents with state in this worker's memory
 agentwatch_baseline_agents{maturity}           tracked agents by baseline maturity (warming, mature)
@@ -25,17 +26,23 @@ agentwatch_baseline_agents{maturity}           tracked agents by baseline maturi
 
 from __future__ import annotations
 
+import math
+import urllib.request
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.processor import ProcessorStats
 from pipeline.records import Output
 
-__all__ = ["METRIC_NAMES", "WorkerMetrics"]
+__all__ = ["METRIC_NAMES", "HistogramSummary", "WorkerMetrics", "read_histogram", "scrape_histogram"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: finer around the 200 ms response goal
+_RESPONSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5)
 
 
 class WorkerMetrics:
@@ -60,6 +67,10 @@ class WorkerMetrics:
         self.ack_seconds = Histogram(
             "agentwatch_enforcement_ack_seconds", "Command issued to acknowledgement received.",
             buckets=_LATENCY_BUCKETS, registry=r)
+        self.response_seconds = Histogram(
+            "agentwatch_enforcement_response_seconds",
+            "Triggering event received by the worker to its isolation command delivered to Kafka.",
+            buckets=_RESPONSE_BUCKETS, registry=r)
         self.lag = Gauge("agentwatch_consumer_lag", "Messages behind the high-water mark.", ["topic", "partition"], registry=r)
         self.agents = Gauge("agentwatch_agents_tracked", "Agents with state in memory.", registry=r)
         self.baseline_agents = Gauge("agentwatch_baseline_agents", "Tracked agents by baseline maturity.", ["maturity"], registry=r)
@@ -104,6 +115,45 @@ class WorkerMetrics:
     def _inc(counter: Any, labels: tuple[str, ...], n: int) -> None:
         if n > 0:
             counter.labels(*labels).inc(n)
+
+
+@dataclass(frozen=True)
+class HistogramSummary:
+    """A histogram as exposed: observation count, and the bucket bounds holding p50 and p99
+    (``math.inf`` when past the last bound, ``None`` with no observations). Upper bounds, not
+    interpolations: "p99 <= 25 ms" is what the buckets can honestly say."""
+
+    count: int
+    p50_le: float | None
+    p99_le: float | None
+
+
+def read_histogram(text: str, name: str) -> HistogramSummary:
+    """Summarise histogram ``name`` (no labels, or summed over them) from exposition ``text``."""
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != name:
+            continue
+        for sample in family.samples:
+            if sample.name == name + "_bucket":
+                le = float(sample.labels["le"])
+                buckets[le] = buckets.get(le, 0.0) + sample.value
+    bounds = sorted(buckets)
+    count = int(buckets[bounds[-1]]) if bounds else 0
+
+    def bound(q: float) -> float | None:
+        if not count:
+            return None
+        rank = q * count
+        return next((le for le in bounds if buckets[le] >= rank), math.inf)
+
+    return HistogramSummary(count, bound(0.5), bound(0.99))
+
+
+def scrape_histogram(url: str, name: str, timeout: float = 5.0) -> HistogramSummary:
+    """:func:`read_histogram` of a worker's ``/metrics`` page (raises ``OSError`` if unreachable)."""
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - a URL we built
+        return read_histogram(resp.read().decode("utf-8", "replace"), name)
 
 
 def _metric_names() -> list[str]:

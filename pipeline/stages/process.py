@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
@@ -23,6 +24,8 @@ from pipeline.records import Output
 from pipeline.sink import KafkaSink
 
 __all__ = ["CHECKPOINT_KEY", "ProcessStage"]
+
+log = logging.getLogger("agentwatch.response")
 
 
 def _today() -> str:
@@ -144,7 +147,7 @@ class ProcessStage:
                     commands = [o for o in produced if o.kind == "enforcement"]
                     if commands:
                         early.extend(commands)
-                        urgent.append(asyncio.ensure_future(self.sink.send(commands)))
+                        urgent.append(asyncio.ensure_future(self._send_commands(commands, started)))
                         produced = [o for o in produced if o.kind != "enforcement"]
                     outputs.extend(produced)
                     if commands or start + URGENT_CHUNK < len(records):
@@ -163,6 +166,20 @@ class ProcessStage:
             await durable
 
         return asyncio.ensure_future(finish())
+
+    async def _send_commands(self, commands: list[Output], received: float) -> None:
+        """Send isolation commands now; then record how long after their triggering events
+        reached this worker they were on Kafka (the pipeline's own share of the response time:
+        the broker's delivery to the worker before, and to the enforcement point after, are not
+        in it) and log each command (low volume: one per isolation step)."""
+        await self.sink.send(commands)
+        seconds = time.perf_counter() - received
+        for cmd in commands:
+            self.metrics.response_seconds.observe(seconds)
+            v = cmd.value
+            log.info("isolation command %s sent: %s agent %s at %s (%s mode), %.1f ms after its triggering event "
+                     "reached this worker", v.get("command_id"), v.get("action"), str(v.get("agent_id"))[:120],
+                     str(v.get("enforcement_point"))[:120], v.get("mode", "enforce"), seconds * 1000)
 
     async def deliver(self, outputs: list[Output]) -> None:
         """Deliver outputs produced outside a batch (timers) and wait until they are sent.

@@ -47,7 +47,7 @@ def test_the_workers_export_the_documented_metrics() -> None:
         "agentwatch_events_total", "agentwatch_events_produced_total", "agentwatch_batch_processing_seconds_bucket",
         "agentwatch_event_latency_seconds_bucket", "agentwatch_dead_letters_total", "agentwatch_findings_total",
         "agentwatch_alerts_total", "agentwatch_enforcement_commands_total", "agentwatch_enforcement_ack_seconds_bucket",
-        "agentwatch_consumer_lag", "agentwatch_agents_tracked", "agentwatch_baseline_agents",
+        "agentwatch_enforcement_response_seconds_bucket", "agentwatch_consumer_lag", "agentwatch_agents_tracked", "agentwatch_baseline_agents",
     ]:  # fmt: skip
         assert name in series
 
@@ -80,6 +80,7 @@ def test_operator_panels_are_there(dashboard: dict[str, Any]) -> None:
     assert has("agentwatch_alerts_total", "severity") and has("agentwatch_alerts_total", "rule")
     assert has("agentwatch_enforcement_commands_total", "action")  # isolations by rung
     assert has("agentwatch_enforcement_ack_seconds_bucket", "histogram_quantile")  # ack time
+    assert has("agentwatch_enforcement_response_seconds_bucket", "histogram_quantile", "0.99")  # response time
     assert has("agentwatch_agents_tracked") and has("agentwatch_baseline_agents", "maturity")
 
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from bench.common import machine, write_json
+from bench.common import machine, process_cpu_seconds, write_json
 
 PARTITIONS = 4
 
@@ -154,15 +154,6 @@ async def _read_outputs(bootstrap: str, topic: str, n: int, timeout: float) -> l
 def _create_topics(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "pipeline.cli", "topics", "create"], env=env, check=True,
                    capture_output=True, timeout=120)
-
-
-def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a process so far (Linux /proc; None elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path) -> dict[str, Any]:

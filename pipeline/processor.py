@@ -38,12 +38,12 @@ import base64
 import binascii
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from hashlib import blake2b
 from typing import Any
 
-from detectors.base import Detector, Event, Finding, Stateful
+from detectors.base import Detector, Event, Finding, Severity, Stateful
 from pipeline.records import Output, deterministic_id, iso_time
 from pipeline.settings import Settings
 from pipeline.validation import ValidationFailure, decode_event
@@ -173,6 +173,11 @@ class _AgentCore:
 
 
 StateLoader = Callable[[str], Any | None]
+
+
+#: one input record after the first pass: its dead letter, or the admitted event with the
+#: stateless detectors' findings
+_Slot = Output | tuple[InputRecord, Event, list[Finding]]
 
 
 class Processor:
@@ -330,36 +335,85 @@ class Processor:
         left, exactly as if everything ran per event.
         """
         out: list[Output] = []
-        records = list(records)
+        self._run(self._prepare(list(records)), out)
+        return out
+
+    def process_urgent_first(self, records: Sequence[InputRecord], *, step: int = 32,
+                             prepare: int = 128) -> Iterator[list[Output]]:
+        """The live worker's way through one fetch: like :meth:`process_actions`, but an agent
+        that a stateless detector rates high or critical jumps the queue.
+
+        Records are prepared (decoded, admitted, scored by the stateless detectors)
+        ``prepare`` at a time. As soon as a prepared slice holds such a finding, every prepared
+        and not yet processed event of those agents is processed — in their own order — and
+        the outputs are yielded, so the caller sends the isolation command before the rest of
+        the fetch is processed; then the rest follows, ``step`` events per yield. A fetch of
+        hundreds of events otherwise held an attack at its end behind all of them (tens of
+        milliseconds at 5,000 events/s).
+
+        Each agent's events keep their order, and dead letters keep their place among the
+        unhurried events; only the interleaving of different agents changes, which Kafka does
+        not define across partitions either. Replay keeps strict input order
+        (:meth:`process_actions`) so that it stays reproducible.
+        """
+        pending: list[_Slot] = []
+        for start in range(0, len(records), prepare):
+            items = self._prepare(records[start : start + prepare])
+            hot = {item[1].agent_id for item in items
+                   if not isinstance(item, Output) and any(f.severity >= Severity.HIGH for f in item[2])}
+            pending.extend(items)
+            if hot:
+                now: list[_Slot] = [it for it in pending if not isinstance(it, Output) and it[1].agent_id in hot]
+                pending = [it for it in pending if isinstance(it, Output) or it[1].agent_id not in hot]
+                out: list[Output] = []
+                self._run(now, out)
+                yield out
+        for start in range(0, len(pending), step):
+            out = []
+            self._run(pending[start : start + step], out)
+            yield out
+
+    def _prepare(self, records: Sequence[InputRecord]) -> list[_Slot]:
+        """First pass: each record becomes a dead letter (kept in place, so outputs stay in
+        input order) or an admitted event with the stateless detectors' findings."""
         if records and FLEET_KEY not in self._agents:
             self._agent(FLEET_KEY, records[0].partition)
-        # first pass: each record becomes a dead letter (kept in place, so outputs stay in input
-        # order) or an admitted event
-        slots: list[Output | tuple[InputRecord, Event]] = []
+        slots: list[_Slot] = []
         admitted: list[Event] = []
         for rec in records:
             result = self._admit(rec)
             if isinstance(result, Event):
                 admitted.append(result)
-                slots.append((rec, result))
+                slots.append((rec, result, []))
             elif result is not None:  # None: a duplicate, dropped
                 slots.append(result)
-        early = [[det.score_one(ev) for ev in admitted] for det in self._stateless] if admitted else []
+        if admitted:
+            early = [[det.score_one(ev) for ev in admitted] for det in self._stateless]
+            i = 0
+            for slot in slots:
+                if not isinstance(slot, Output):
+                    findings = slot[2]
+                    for found in early:
+                        findings.extend(found[i])
+                    i += 1
+        return slots
+
+    def _run(self, slots: Sequence[_Slot], out: list[Output]) -> None:
+        """Second pass, in the order given: dead letters as they are, events through
+        :meth:`_process_one`."""
         self._chunk_time = None if isinstance(self.clock, EventClock) else iso_time(self.clock())
-        i = 0
+        first = len(out)
+        dirty = self._dirty
         for slot in slots:
             if isinstance(slot, Output):
                 out.append(slot)
-                continue
-            findings: list[Finding] = []
-            for found in early:
-                findings.extend(found[i])
-            i += 1
-            self._process_one(slot[0], slot[1], findings, out)
+            else:
+                # (again: a state flush may have taken the agent between its admission and now)
+                dirty.add(slot[1].agent_id)
+                self._process_one(slot[0], slot[1], slot[2], out)
         counts = self.stats.outputs
-        for o in out:
+        for o in out[first:]:
             counts[o.kind] = counts.get(o.kind, 0) + 1
-        return out
 
     def _admit(self, rec: InputRecord) -> Event | Output | None:
         """Decode, validate, check event time, drop duplicates: the event, its dead letter, or

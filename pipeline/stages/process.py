@@ -77,6 +77,9 @@ class ProcessStage:
         self._encoding = False
         self._unflushed_events = 0
         self._last_side: asyncio.Future[None] | None = None
+        #: set while no batch is between its first processed event and its enqueueing
+        self._between_batches = asyncio.Event()
+        self._between_batches.set()
         self.flush_seconds = flush_seconds
         self.flush_events = flush_events
         self.processor = processor
@@ -123,7 +126,12 @@ class ProcessStage:
                 baselines.load_shared(orjson.loads(raw))
 
     async def handle(self, batch: Mapping[Any, Sequence[Any]]) -> asyncio.Future[None]:
-        """Process a fetch; return the future of its delivery (see :meth:`_enqueue`)."""
+        """Process a fetch; return the future of its delivery (see :meth:`_enqueue`).
+
+        The fetch's actions go through :meth:`Processor.process_urgent_first`: an agent rated
+        high or critical by the rules is processed ahead of the rest of the fetch, and its
+        isolation command is sent at once, while the rest is processed.
+        """
         started = time.perf_counter()
         self._load_shared_once()
         processor = self.processor
@@ -131,32 +139,32 @@ class ProcessStage:
         oldest_ms: int | None = None
         urgent: list[asyncio.Future[None]] = []
         early: list[Output] = []
-        for tp, records in batch.items():
-            if tp.topic == self.actions_topic:
-                ts0 = records[0].timestamp
-                if ts0 is not None and (oldest_ms is None or ts0 < oldest_ms):
-                    oldest_ms = ts0
-                # In chunks, so that an isolation command leaves as soon as the chunk that
-                # caused it is processed instead of waiting for the whole fetch.
-                for start in range(0, len(records), URGENT_CHUNK):
-                    inputs = [
-                        InputRecord(r.value, r.key, tp.topic, tp.partition, r.offset, r.timestamp)
-                        for r in records[start : start + URGENT_CHUNK]
-                    ]
-                    produced = processor.process_actions(inputs)
-                    commands = [o for o in produced if o.kind == "enforcement"]
-                    if commands:
-                        early.extend(commands)
-                        urgent.append(asyncio.ensure_future(self._send_commands(commands, started)))
-                        produced = [o for o in produced if o.kind != "enforcement"]
-                    outputs.extend(produced)
-                    if commands or start + URGENT_CHUNK < len(records):
-                        await asyncio.sleep(0)  # let the command go out now
-            elif tp.topic == self.acks_topic:
-                outputs.extend(processor.process_acks(self._decode(records, tp, outputs)))
-            elif tp.topic == self.control_topic:
-                outputs.extend(processor.process_control(self._decode(records, tp, outputs)))
-        sent, durable = self._enqueue(outputs, urgent, sum(len(r) for r in batch.values()))
+        self._between_batches.clear()
+        try:
+            actions: list[InputRecord] = []
+            for tp, records in batch.items():
+                if tp.topic == self.actions_topic:
+                    ts0 = records[0].timestamp
+                    if ts0 is not None and (oldest_ms is None or ts0 < oldest_ms):
+                        oldest_ms = ts0
+                    actions.extend(InputRecord(r.value, r.key, tp.topic, tp.partition, r.offset, r.timestamp)
+                                   for r in records)
+            for produced in processor.process_urgent_first(actions, step=URGENT_CHUNK):
+                commands = [o for o in produced if o.kind == "enforcement"]
+                if commands:
+                    early.extend(commands)
+                    urgent.append(asyncio.ensure_future(self._send_commands(commands, started)))
+                    produced = [o for o in produced if o.kind != "enforcement"]
+                outputs.extend(produced)
+                await asyncio.sleep(0)  # let a command go out now, and other work run
+            for tp, records in batch.items():
+                if tp.topic == self.acks_topic:
+                    outputs.extend(processor.process_acks(self._decode(records, tp, outputs)))
+                elif tp.topic == self.control_topic:
+                    outputs.extend(processor.process_control(self._decode(records, tp, outputs)))
+            sent, durable = self._enqueue(outputs, urgent, sum(len(r) for r in batch.values()))
+        finally:
+            self._between_batches.set()
 
         async def finish() -> None:
             await sent
@@ -273,6 +281,11 @@ class ProcessStage:
                         value = orjson.dumps(blob)
                         encoded[agent_id] = (partition, value)
                         data[agent_id.encode("utf-8")] = value
+                # A fetch processed between two slices may have its effects (events marked as
+                # seen) in what was encoded, but is not enqueued yet: wait until it is, so that
+                # this flush covers it. Otherwise a crash after this flush replayed that fetch,
+                # its events counted as duplicates, and outputs that were never sent were lost.
+                await self._between_batches.wait()
             finally:
                 batches, self._unflushed = self._unflushed, []
                 self._encoding = False

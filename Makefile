@@ -31,6 +31,7 @@ bench:  ## run every benchmark, writing bench/results/*.json
 	$(BIN)/python -m bench.rules --json bench/results/rules.json
 	$(BIN)/python -m bench.memory --json bench/results/memory.json
 	$(BIN)/python -m bench.latency --json bench/results/latency.json
+	$(BIN)/python -m bench.broker --json bench/results/broker.json
 	$(BIN)/python -m bench.pauses --events 300000 --json bench/results/pauses.json
 
 demo:  ## the demo: broker, worker, simulated fleet, live view

@@ -76,7 +76,10 @@ async def _measure(bootstrap: str, broker_pid: int | None, rate: int, seconds: f
                 await producer.send("floor", str(time.time()).encode(), key=str(n % 500).encode())
                 n += 1
             await asyncio.sleep(0.005)
-        cpu[int((time.time() - start) // WINDOW) + 1] = process_cpu_seconds(broker_pid)
+        end = process_cpu_seconds(broker_pid)
+        last = int((time.time() - start) // WINDOW)
+        cpu.setdefault(last, end)
+        cpu[last + 1] = end
         await asyncio.wait_for(reader, timeout=seconds * 4 + 30)
     finally:
         reader.cancel()

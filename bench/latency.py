@@ -17,14 +17,16 @@ For each offered load the benchmark:
    arriving, verified, at the receiver's callback and (b) its ``applied`` acknowledgement arriving
    back on the acks topic (what the pipeline consumes).
 
-It splits each attack's time into the worker's own share — from the event reaching the worker to
-its command on Kafka, which the worker logs per command (``agentwatch_enforcement_response_seconds``
-is the same figure as a metric) — and the rest: the broker delivering the event to the worker and
-the command to the enforcement point. It reads the embedded broker's CPU over the run and reports
-percentiles per 10 s window: Tansu's in-memory fetch cost grows with a topic's length (a plain
-aiokafka consumer of a 1,000 events/s topic went from p50 7 ms to 48 ms in 40 s, with the broker
-using a whole core), so on it the outside share grows during long runs; Apache Kafka's indexed
-log does not do that.
+It splits each attack's time into the worker's own share — from the fetch holding the event
+being handed to the processing stage to its command on Kafka, which the worker logs per command
+(``agentwatch_enforcement_response_seconds`` is the same figure as a metric) — and the rest: the
+broker delivering the event to the worker, the event waiting in the worker's consumer while the
+previous fetch is processed, and the command's delivery to the enforcement point. It reads the
+CPU of the broker, the worker, the load generator and the receiver over the run (they share this
+machine's cores) and reports percentiles per 10 s window: Tansu's in-memory fetch cost grows
+with a topic's length (``python -m bench.broker``: a plain aiokafka consumer of a 1,000
+records/s topic went from p99 16 ms to 347 ms in 40 s, the broker's CPU to a whole core), so
+on it the outside share grows during long runs; Apache Kafka's indexed log does not do that.
 
 All clocks are this machine's wall clock (the worker runs here too). The JSON has ``p99_ms``
 (event -> command, the worst over the rates run) at the top level, and per rate p50/p99/max of
@@ -104,11 +106,11 @@ class AckListener(threading.Thread):
 
 
 #: the worker's log line per isolation command (pipeline/stages/process.py)
-_SENT_LINE = re.compile(r"isolation command (\S+) sent: .* ([0-9.]+) ms after its triggering event reached this worker")
+_SENT_LINE = re.compile(r"isolation command (\S+) sent: .* ([0-9.]+) ms after its triggering event was handed to the processing stage")
 
 
 def worker_shares(log: Path) -> dict[str, float]:
-    """Command id -> ms from the triggering event reaching the worker to the command on Kafka."""
+    """Command id -> ms from the triggering event's fetch handed to the stage to the command on Kafka."""
     shares: dict[str, float] = {}
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
         m = _SENT_LINE.search(line)

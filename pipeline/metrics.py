@@ -17,7 +17,7 @@ agentwatch_findings_total{detector}            findings by detector family
 agentwatch_alerts_total{severity,rule}         alert records (new and updated) by severity and rule
 agentwatch_enforcement_commands_total{action,mode}  isolation commands by rung and mode (enforce/shadow)
 agentwatch_enforcement_ack_seconds             command issued to acknowledgement received
-agentwatch_enforcement_response_seconds        triggering event received by the worker to its command on Kafka
+agentwatch_enforcement_response_seconds        fetch with the triggering event handed to the stage -> command on Kafka
 agentwatch_consumer_lag{topic,partition}       high-water mark minus position, per assigned partition
 agentwatch_agents_tracked                      agents with state in this worker's memory
 agentwatch_baseline_agents{maturity}           tracked agents by baseline maturity (warming, mature)
@@ -69,7 +69,7 @@ class WorkerMetrics:
             buckets=_LATENCY_BUCKETS, registry=r)
         self.response_seconds = Histogram(
             "agentwatch_enforcement_response_seconds",
-            "Triggering event received by the worker to its isolation command delivered to Kafka.",
+            "Fetch holding the triggering event handed to the processing stage to its isolation command on Kafka.",
             buckets=_RESPONSE_BUCKETS, registry=r)
         self.lag = Gauge("agentwatch_consumer_lag", "Messages behind the high-water mark.", ["topic", "partition"], registry=r)
         self.agents = Gauge("agentwatch_agents_tracked", "Agents with state in memory.", registry=r)

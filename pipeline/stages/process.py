@@ -176,17 +176,18 @@ class ProcessStage:
         return asyncio.ensure_future(finish())
 
     async def _send_commands(self, commands: list[Output], received: float) -> None:
-        """Send isolation commands now; then record how long after their triggering events
-        reached this worker they were on Kafka (the pipeline's own share of the response time:
-        the broker's delivery to the worker before, and to the enforcement point after, are not
-        in it) and log each command (low volume: one per isolation step)."""
+        """Send isolation commands now; then record how long after the fetch holding their
+        triggering events was handed to this stage they were on Kafka — the worker's own share of
+        the response time. Not in it: the broker's delivery to the worker, the time a fetched
+        record waits in the consumer while the stage is busy with the previous fetch, and the
+        delivery to the enforcement point. Each command is logged (one line per isolation step)."""
         await self.sink.send(commands)
         seconds = time.perf_counter() - received
         for cmd in commands:
             self.metrics.response_seconds.observe(seconds)
             v = cmd.value
             log.info("isolation command %s sent: %s agent %s at %s (%s mode), %.1f ms after its triggering event "
-                     "reached this worker", v.get("command_id"), v.get("action"), str(v.get("agent_id"))[:120],
+                     "was handed to the processing stage", v.get("command_id"), v.get("action"), str(v.get("agent_id"))[:120],
                      str(v.get("enforcement_point"))[:120], v.get("mode", "enforce"), seconds * 1000)
 
     async def deliver(self, outputs: list[Output]) -> None:

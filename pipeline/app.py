@@ -105,7 +105,7 @@ def create_app(
         processor, KafkaSink(app, settings), table, metrics, store=store, destinations=destinations,
         actions_topic=actions.get_topic_name(), acks_topic=acks.get_topic_name(),
         control_topic=control.get_topic_name(), flush_seconds=settings.stream.state_flush_seconds,
-        flush_events=settings.stream.state_flush_events,
+        flush_events=settings.stream.state_flush_events, urgent_first=settings.stream.urgent_first,
     )
     stage_holder["stage"] = stage
     if processor.state_loader is None:

@@ -64,7 +64,9 @@ class ProcessStage:
         destinations: Any | None = None,
         flush_seconds: float = 0.0,
         flush_events: int = 50_000,
+        urgent_first: bool = True,
     ) -> None:
+        self.urgent_first = urgent_first
         self.store = store
         self.destinations = destinations
         self._day_counts: dict[str, list[int]] = {}
@@ -128,9 +130,11 @@ class ProcessStage:
     async def handle(self, batch: Mapping[Any, Sequence[Any]]) -> asyncio.Future[None]:
         """Process a fetch; return the future of its delivery (see :meth:`_enqueue`).
 
-        The fetch's actions go through :meth:`Processor.process_urgent_first`: an agent rated
-        high or critical by the rules is processed ahead of the rest of the fetch, and its
-        isolation command is sent at once, while the rest is processed.
+        The fetch's actions go through :meth:`Processor.process_urgent_first` (unless
+        ``stream.urgent_first`` is off): an agent rated high or critical by the rules is
+        processed ahead of the rest of the fetch, and its isolation command is sent at once,
+        while the rest is processed. Either way the actions go in steps of
+        :data:`URGENT_CHUNK` events, between which a command leaves and other work runs.
         """
         started = time.perf_counter()
         self._load_shared_once()
@@ -149,7 +153,10 @@ class ProcessStage:
                         oldest_ms = ts0
                     actions.extend(InputRecord(r.value, r.key, tp.topic, tp.partition, r.offset, r.timestamp)
                                    for r in records)
-            for produced in processor.process_urgent_first(actions, step=URGENT_CHUNK):
+            steps = (processor.process_urgent_first(actions, step=URGENT_CHUNK) if self.urgent_first
+                     else (processor.process_actions(actions[i : i + URGENT_CHUNK])
+                           for i in range(0, len(actions), URGENT_CHUNK)))
+            for produced in steps:
                 commands = [o for o in produced if o.kind == "enforcement"]
                 if commands:
                     early.extend(commands)

@@ -129,7 +129,8 @@ def by_window(samples: list[tuple[float, float]], width: float) -> list[dict[str
 
 
 def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, extra_env: dict[str, str],
-             console: Console, warmup: float = 90.0, broker_pid: int | None = None) -> dict[str, Any]:
+             console: Console, warmup: float = 90.0, broker_pid: int | None = None,
+             raw: Path | None = None) -> dict[str, Any]:
     from pipeline.enforcement.keys import generate_key, keyring_path_for, load_keyring
     from pipeline.sdk import ActionPublisher, CommandReceiver, Gate
     from pipeline.settings import Settings
@@ -260,6 +261,12 @@ def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, ext
         if e in sent_at and e in cmd_at and c in shares:
             in_worker.append(shares[c])
             outside.append((cmd_at[e] - sent_at[e]) * 1000 - shares[c])
+    if raw is not None:  # per attack, for looking into the slow ones
+        by_event = {e: c for c, e in cmd_event.items()}
+        rows = [{"event_id": e, "sent": t, "issued": issued_at.get(e), "command": cmd_at.get(e),
+                 "in_worker_ms": shares.get(by_event.get(e, ""))} for e, t in sorted(sent_at.items(), key=lambda kv: kv[1])]
+        raw.write_text(json.dumps(rows) + "\n", encoding="utf-8")
+
     def cores(a: float | None, b: float | None) -> float | None:
         return None if a is None or b is None else round((b - a) / (wall1 - wall0), 2)
     return {
@@ -355,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--generate", nargs=6, help=argparse.SUPPRESS)
     ap.add_argument("--warmup", type=float, default=90.0, help="max seconds to wait for the worker's first command")
     ap.add_argument("--json", help="write results here")
+    ap.add_argument("--raw", help="also write every attack's timings here (JSON; one file per rate: RATE.json appended)")
     args = ap.parse_args(argv)
     if args.generate:
         b, topic, rate, secs, share, out = args.generate
@@ -374,8 +382,9 @@ def main(argv: list[str] | None = None) -> int:
             broker = EmbeddedBroker().start()
             bootstrap = broker.bootstrap
         for rate in rates:
+            raw = Path(f"{args.raw}.{rate}.json") if args.raw else None
             runs.append(run_once(bootstrap, rate, args.seconds, args.attack_share, extra, console, args.warmup,
-                                 broker.pid if broker is not None else None))
+                                 broker.pid if broker is not None else None, raw))
     except RuntimeError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 1

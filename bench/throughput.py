@@ -97,6 +97,9 @@ def run_worker(mode: str) -> None:
                 self.stats.enriched += len(recs)
                 return [Output("enriched", r.key.decode() if r.key else None, r.value) for r in recs]  # type: ignore[arg-type]
 
+            def process_urgent_first(self, records: Any, **_: Any) -> Any:  # the live worker's entry
+                yield self.process_actions(records)
+
         processor = Passthrough(settings)
     app = create_app(settings, processor=processor, serve_metrics=False, store_incidents=mode != "passthrough")
     faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()

@@ -86,7 +86,7 @@ class AckListener(threading.Thread):
         self.arrived: dict[str, float] = {}
         self.stop = threading.Event()
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                      fetch_max_wait_ms=10)  # as the SDK receiver
+                                      fetch_max_wait_ms=10)  # as the receiver here
         parts = self.consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in parts]
         self.consumer.assign(tps)
@@ -185,7 +185,7 @@ def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, ext
     gate = Gate()
     receiver = CommandReceiver(bootstrap, EP, load_keyring(keyring_path_for(key)), callback=on_command,
                                commands_topic=settings.topic("enforcement"), acks_topic=settings.topic("acks"),
-                               lookback_seconds=0)
+                               lookback_seconds=0, fetch_max_wait_ms=10)
     acks = AckListener(bootstrap, settings.topic("acks"))
     publisher = ActionPublisher(bootstrap, settings.topic("actions"), linger_ms=2)
     receiver.start()

@@ -288,6 +288,7 @@ def run_demo(opts: DemoOptions, *, console: Any, live: bool = True) -> DemoResul
                         broker.bootstrap, ep, keyring, callback=gate.apply, on_expire=gate.expire,
                         commands_topic=settings.topic("enforcement"), acks_topic=settings.topic("acks"),
                         max_command_age=settings.enforcement.max_command_age_seconds,
+                        fetch_max_wait_ms=10,  # the embedded broker does not answer a waiting fetch early
                     ).start())
                 reader = _TopicReader(broker.bootstrap, settings, state)
                 reader.start()

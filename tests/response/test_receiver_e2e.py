@@ -57,7 +57,7 @@ def read_acks(settings: Settings, n: int, timeout: float = 10.0) -> list[dict]:
 def make_receiver(settings, keys, clock, gate, ep="ep-1") -> CommandReceiver:
     return CommandReceiver(settings.broker, ep, keys, callback=gate.apply, on_expire=gate.expire,
                            commands_topic=settings.topic("enforcement"), acks_topic=settings.topic("acks"),
-                           clock=clock, lookback_seconds=0)
+                           clock=clock, lookback_seconds=0, fetch_max_wait_ms=10)
 
 
 def publish(producer, settings, cmd: dict | bytes, ep: str = "ep-1") -> None:
@@ -199,3 +199,22 @@ def test_applied_command_expiry_is_acknowledged(env) -> None:
     acks = read_acks(settings, 2)
     assert [a["status"] for a in acks] == ["applied", "expired"]
     assert iso_time(clock.t) == acks[1]["ts"]
+
+
+def test_receiver_fetch_wait_default_and_overrides(env) -> None:
+    """500 ms by default (Apache Kafka answers a waiting fetch as soon as a command arrives);
+    the keyword and consumer_config can change it, consumer_config winning (it used to raise:
+    the receiver passed the same keyword twice)."""
+    settings, _ = env
+    keys = [Signer(Ed25519PrivateKey.generate())]
+    common = dict(commands_topic=settings.topic("enforcement"), acks_topic=settings.topic("acks"))
+    made = [CommandReceiver(settings.broker, "ep-1", keys, **common),
+            CommandReceiver(settings.broker, "ep-1", keys, fetch_max_wait_ms=25, **common),
+            CommandReceiver(settings.broker, "ep-1", keys, fetch_max_wait_ms=25,
+                            consumer_config={"fetch_max_wait_ms": 40, "client_id": "mine"}, **common)]
+    try:
+        assert [r._consumer.config["fetch_max_wait_ms"] for r in made] == [500, 25, 40]
+        assert made[2]._consumer.config["client_id"] == "mine"
+    finally:
+        for r in made:
+            r.close()

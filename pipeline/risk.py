@@ -125,6 +125,8 @@ class RiskScorer:
 
     def event_factors(self, findings: list[Finding]) -> tuple[float, list[dict[str, Any]]]:
         """The event score (unrounded) and every factor, largest contribution first."""
+        if not findings:
+            return 0.0, []
         best: dict[tuple[str, str], tuple[float, Finding]] = {}
         for f in findings:
             base = max(float(f.score), self._floors.get(int(f.severity), 0.0))

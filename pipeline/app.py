@@ -125,6 +125,14 @@ def create_app(
         for name in ("aiokafka", "kafka", "faust", "mode"):
             logging.getLogger(name).setLevel(level)
 
+    @app.task
+    async def start_commands_producer() -> None:
+        try:
+            await stage.sink.start()
+        except Exception as exc:  # the first command retries; the worker goes on
+            log.warning("could not start the isolation-command producer yet (%s); the first command "
+                        "will try again", str(exc)[:200])
+
     @app.on_before_shutdown.connect
     async def close_sink(sender: Any, **_: Any) -> None:
         """After the consumer stopped (batches in flight delivered): the commands producer."""

@@ -341,7 +341,9 @@ class Processor:
     def process_urgent_first(self, records: Sequence[InputRecord], *, step: int = 32,
                              prepare: int = 32) -> Iterator[list[Output]]:
         """The live worker's way through one fetch: like :meth:`process_actions`, but an agent
-        that a stateless detector rates high or critical jumps the queue.
+        with a finding of a stateless detector (the rules; low severity or above) jumps the queue.
+        Rule findings are rare (25 in 40,000 simulated events) and even a medium one can take an
+        agent's risk over a response threshold.
 
         Records are prepared (decoded, admitted, scored by the stateless detectors)
         ``prepare`` at a time. As soon as a prepared slice holds such a finding, every prepared
@@ -373,7 +375,7 @@ class Processor:
                     waiting.setdefault(agent_id, []).append(len(pending))
                     if agent_id not in hot:
                         for f in item[2]:
-                            if f.severity >= Severity.HIGH:
+                            if f.severity >= Severity.LOW:
                                 hot.add(agent_id)
                                 break
                 pending.append(item)

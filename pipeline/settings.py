@@ -82,7 +82,7 @@ class StreamSettings(_Section):
     #: ...or sooner, once this many input events wait for it (bounds memory and the replay)
     state_flush_events: int = Field(50_000, ge=100, le=1_000_000)
     batch_max_events: int = Field(2000, ge=1, le=100_000)
-    #: the live worker processes an agent that the rules rate high or critical ahead of the rest
+    #: the live worker processes an agent with a rule finding (low severity or above) ahead of the rest
     #: of its fetch, so its isolation command leaves first (each agent's events stay in order;
     #: only different agents' interleaving changes). false: strict input order, ~8% less CPU
     urgent_first: bool = True

@@ -96,6 +96,11 @@ class KafkaSink:
                     self._urgent = producer
         return self._urgent
 
+    async def start(self) -> None:
+        """Connect the commands producer now, so the first isolation command does not wait for
+        it (lazily started, it added a connection and a metadata round trip to that command)."""
+        await self._urgent_producer()
+
     async def close(self) -> None:
         """Stop the commands producer (after its sends are delivered)."""
         producer, self._urgent = self._urgent, None

@@ -131,7 +131,7 @@ class ProcessStage:
         """Process a fetch; return the future of its delivery (see :meth:`_enqueue`).
 
         The fetch's actions go through :meth:`Processor.process_urgent_first` (unless
-        ``stream.urgent_first`` is off): an agent rated high or critical by the rules is
+        ``stream.urgent_first`` is off): an agent with a rule finding is
         processed ahead of the rest of the fetch, and its isolation command is sent at once,
         while the rest is processed. Either way the actions go in steps of
         :data:`URGENT_CHUNK` events, between which a command leaves and other work runs.

@@ -39,6 +39,8 @@ URGENT_CHUNK = 32
 #: batches whose state may wait for the next flush; below the consumer's in-flight limit, so a
 #: flush interval never stalls consumption
 MAX_UNFLUSHED_BATCHES = MAX_IN_FLIGHT - 2
+#: event-loop turns given right after a step that produced isolation commands
+_COMMAND_TURNS = 4
 #: agents whose state is encoded between two chances for the event loop to run other work
 FLUSH_SLICE = 64
 
@@ -163,7 +165,10 @@ class ProcessStage:
                     urgent.append(asyncio.ensure_future(self._send_commands(commands, started)))
                     produced = [o for o in produced if o.kind != "enforcement"]
                 outputs.extend(produced)
-                await asyncio.sleep(0)  # let a command go out now, and other work run
+                # a turn for other work; after a command, a few: the producer's sender needs
+                # several to put the request on the wire (otherwise one per 32-event step)
+                for _ in range(_COMMAND_TURNS if commands else 1):
+                    await asyncio.sleep(0)
             for tp, records in batch.items():
                 if tp.topic == self.acks_topic:
                     outputs.extend(processor.process_acks(self._decode(records, tp, outputs)))

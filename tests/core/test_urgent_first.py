@@ -63,7 +63,7 @@ def per_agent(outputs: list[Output]) -> dict[str | None, list[tuple[Any, ...]]]:
 def test_an_attack_at_the_end_of_a_fetch_is_answered_first() -> None:
     values = [action(f"dev-{i % 20}", i, "git status", "git") for i in range(300)]
     values.append(action("intruder", 0, ATTACK, "rm"))
-    steps = list(processor().process_urgent_first(records(values), step=32))
+    steps = [step for step in processor().process_urgent_first(records(values), step=32) if step]
     first = steps[0]
     assert [o.value["agent_id"] for o in first if o.kind == "enforcement"] == ["intruder"]
     assert {o.value.get("agent_id") for o in first if o.kind != "incidents"} == {"intruder"}, \
@@ -97,3 +97,12 @@ def test_dead_letters_keep_their_place_among_the_unhurried(where: int) -> None:
     outputs = [o for step in processor().process_urgent_first(records(values), step=16) for o in step]
     unhurried = [o for o in outputs if o.value.get("agent_id") != "intruder" and o.kind in ("enriched", "dlq")]
     assert [o.kind for o in unhurried].index("dlq") == where
+
+
+def test_the_caller_gets_a_turn_every_slice() -> None:
+    """A slice with nothing urgent still yields (empty), so the worker's event loop runs at least
+    every ``prepare`` events and a command handed to the producer goes out meanwhile."""
+    values = [action(f"dev-{i % 7}", i, "git status", "git") for i in range(300)]
+    steps = list(processor().process_urgent_first(records(values), step=32, prepare=32))
+    assert [len(s) for s in steps[:10]] == [0] * 10  # one per prepared slice of 32 (10 slices)
+    assert len(steps) == 20 and sum(len(s) for s in steps) == 300

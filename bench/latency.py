@@ -37,6 +37,7 @@ figures are this machine's, not a cluster's.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -208,6 +209,10 @@ def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, ext
                                f"and is {ATTACK!r} rated critical? see {tmp / 'worker.log'}")
         cmd_at.clear()
         console.print(f"[dim]rate {rate}/s: measuring for {seconds:g}s...[/]")
+        # this process plays the enforcement point: keep its own collector pauses (imports,
+        # rich, the pipeline's modules) out of what is measured, as the worker does with its own
+        gc.collect()
+        gc.freeze()
         # the load comes from a process of its own, as it would from the enforcement points: a
         # 5,000 events/s publisher sharing this process's interpreter lock with the receiver
         # delayed the receiver, and that delay was being measured as pipeline latency
@@ -316,6 +321,8 @@ def generate(bootstrap: str, topic: str, rate: int, seconds: float, attack_share
         shapes.append(shape)
     run = uuid.uuid4().hex[:12]
     total = int(rate * seconds)
+    gc.collect()
+    gc.freeze()
     cpu0 = time.process_time()
     start = time.monotonic()
     n = 0

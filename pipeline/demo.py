@@ -64,7 +64,7 @@ class DemoResult:
     commands_by_action: dict[str, int]
     acks_by_status: dict[str, int]
     chain_ok: bool
-    #: the worker's own share of the isolation response (event received -> command on Kafka)
+    #: the worker's own share of the isolation response (fetch handed to the stage -> command on Kafka)
     response: HistogramSummary | None = None
 
 
@@ -423,7 +423,7 @@ def _finish(directory: Path, state: LiveState, published: int, console: Any) -> 
                   f"{result.counts.get('incidents', 0)} incidents; hash chain "
                   + ("[green]verified[/]" if result.chain_ok else "[red]BROKEN[/]"))
     if result.response is not None and result.response.count:
-        console.print(f"  isolation response in the worker (event received -> command on Kafka): "
+        console.print(f"  isolation response in the worker (fetch handed to the stage -> command on Kafka): "
                       f"p50 <= {_ms(result.response.p50_le)}, p99 <= {_ms(result.response.p99_le)} "
                       f"over {result.response.count} commands")
     console.print(f"  incident records  {store_path}")

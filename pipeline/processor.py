@@ -349,12 +349,12 @@ class Processor:
         ``prepare`` at a time. As soon as a prepared slice holds such a finding, every prepared
         and not yet processed event of those agents is processed — in their own order — and
         the outputs are yielded, so the caller sends the isolation command before the rest of
-        the fetch is processed; then the rest follows, ``step`` events per yield. Every prepared
-        slice yields too (an empty list when nothing was urgent), so the caller's event loop gets
-        a turn at least every ``prepare`` events: without it, preparing the rest of a 2,000-event
-        fetch held a command already handed to the producer for ~50 ms. A fetch of
-        hundreds of events otherwise held an attack at its end behind all of them (tens of
-        milliseconds at 5,000 events/s).
+        the fetch is processed; then the rest follows, ``step`` events per yield. (In strict
+        order, a fetch of hundreds of events held an attack at its end behind all of them: tens
+        of milliseconds at 5,000 events/s.) Every prepared slice yields too, an empty list when
+        nothing was urgent, so the caller's event loop gets a turn at least every ``prepare``
+        events: without it, preparing the rest of a 2,000-event fetch held a command already
+        handed to the producer for ~50 ms.
 
         Each agent's events keep their order, and dead letters keep their place among the
         unhurried events; only the interleaving of different agents changes, which Kafka does

@@ -523,7 +523,7 @@ class Responder:
         ep = payload.get("enforcement_point") or ctx.enforcement_point
         if not ep:
             self.stats["invalid_controls"] += 1
-            log.warning("release for agent %s ignored: enforcement point unknown", agent_id[:80])
+            log.warning("release for agent %r ignored: enforcement point unknown", agent_id[:80])
             return []
         ctx.enforcement_point = str(ep)
         lad = st["ladder"]
@@ -557,7 +557,7 @@ class Responder:
                 control_id=str(msg["control_id"]))
         except SuppressionError as exc:
             self.stats["invalid_controls"] += 1
-            log.warning("ignoring suppression %s: %s", str(msg.get("control_id"))[:80], exc)
+            log.warning("ignoring suppression %r: %s", str(msg.get("control_id"))[:80], exc)
             return []
         if sup.agent_id is None:
             self.alerter.add_suppression(None, sup)

@@ -198,9 +198,12 @@ class ProcessStage:
         for cmd in commands:
             self.metrics.response_seconds.observe(seconds)
             v = cmd.value
-            log.info("isolation command %s sent: %s agent %s at %s (%s mode), %.1f ms after its triggering event "
-                     "was handed to the processing stage", v.get("command_id"), v.get("action"), str(v.get("agent_id"))[:120],
-                     str(v.get("enforcement_point"))[:120], v.get("mode", "enforce"), seconds * 1000)
+            # agent and enforcement point come from events: %r keeps their control characters
+            # from forging log lines
+            log.info("isolation command %s sent: %s agent %r at %r (%s mode), %.1f ms after its triggering event "
+                     "was handed to the processing stage", v.get("command_id"), v.get("action"),
+                     str(v.get("agent_id"))[:120], str(v.get("enforcement_point"))[:120], v.get("mode", "enforce"),
+                     seconds * 1000)
 
     async def deliver(self, outputs: list[Output]) -> None:
         """Deliver outputs produced outside a batch (timers) and wait until they are sent.

@@ -139,3 +139,26 @@ def test_a_fetch_after_a_flush_waits_for_the_next_one() -> None:
         await asyncio.wait_for(later, 1)
 
     asyncio.run(run())
+
+
+def test_a_command_is_measured_and_logged_on_one_line(caplog: Any) -> None:
+    """Agent ids come from events and may hold newlines: the log line must not be forgeable."""
+    import logging
+    import time
+
+    from pipeline.records import Output
+
+    async def run() -> ProcessStage:
+        s = stage()
+        cmd = Output("enforcement", "ep-1", {"command_id": "cmd_1", "action": "isolate", "mode": "enforce",
+                                             "agent_id": "evil\n[ERROR] forged line", "enforcement_point": "ep-1"})
+        with caplog.at_level(logging.INFO, logger="agentwatch.response"):
+            await s._send_commands([cmd], time.perf_counter())
+        return s
+
+    s = asyncio.run(run())
+    lines = [r.getMessage() for r in caplog.records if r.name == "agentwatch.response"]
+    assert len(lines) == 1 and "\n" not in lines[0] and "isolation command cmd_1 sent: isolate" in lines[0]
+    assert s.sink.sent and s.sink.sent[0].value["command_id"] == "cmd_1"
+    samples = {x.name: x.value for m in s.metrics.response_seconds.collect() for x in m.samples}
+    assert samples["agentwatch_enforcement_response_seconds_count"] == 1

@@ -23,14 +23,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import machine, process_cpu_seconds, write_json
+from bench.common import EMBEDDED_BROKER, machine, percentile, process_cpu_seconds, write_json
 
 WINDOW = 5.0
 
 
 def _pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return round(s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))], 1)
+    return round(percentile(values, q) or 0.0, 1)  # windows are never empty
 
 
 async def _measure(bootstrap: str, broker_pid: int | None, rate: int, seconds: float) -> list[dict[str, Any]]:
@@ -114,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                       str(r["broker_cpu_cores"]))
     Console().print(table)
     write_json(args.json, {"benchmark": "broker", "rate": args.rate, "seconds": args.seconds, "windows": rows,
-                           "machine": {**machine(), "broker": "Tansu (embedded, in-memory)"},
+                           "machine": {**machine(), "broker": EMBEDDED_BROKER},
                            "command": "python -m bench.broker " + " ".join(argv if argv is not None else sys.argv[1:])})
     return 0
 

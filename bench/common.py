@@ -9,7 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["machine", "process_cpu_seconds", "write_json"]
+__all__ = ["EMBEDDED_BROKER", "machine", "percentile", "process_cpu_seconds", "write_json"]
+
+#: how results name the broker started by the benchmarks themselves
+EMBEDDED_BROKER = "Tansu (embedded, in-memory)"
 
 
 def machine() -> dict[str, Any]:
@@ -59,3 +62,11 @@ def process_cpu_seconds(pid: int | None) -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The nearest-rank ``q`` quantile (0..1) of ``values``; None when there are none."""
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]

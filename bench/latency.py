@@ -54,17 +54,10 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import machine, process_cpu_seconds
+from bench.common import EMBEDDED_BROKER, machine, percentile, process_cpu_seconds
 
 ATTACK = "rm -rf / --no-preserve-root"
 EP = "bench-ep"
-
-
-def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
 
 
 def _event(agent: str, command: str, tool: str) -> dict[str, Any]:
@@ -125,7 +118,7 @@ def by_window(samples: list[tuple[float, float]], width: float) -> list[dict[str
     windows: dict[int, list[float]] = {}
     for at, ms in samples:
         windows.setdefault(int(at // width), []).append(ms)
-    return [{"from_s": k * width, "n": len(v), "p50": _r(_pct(v, 0.5)), "p99": _r(_pct(v, 0.99))}
+    return [{"from_s": k * width, "n": len(v), "p50": _r(percentile(v, 0.5)), "p99": _r(percentile(v, 0.99))}
             for k, v in sorted(windows.items())]
 
 
@@ -277,13 +270,13 @@ def run_once(bootstrap: str, rate: int, seconds: float, attack_share: float, ext
     return {
         "offered_rate": rate, "achieved_rate": round(total / elapsed, 1), "seconds": round(elapsed, 2),
         "events": total, "attacks": len(sent_at), "commands": len(to_cmd), "acks": len(to_ack),
-        "to_command_ms": {"p50": _r(_pct(to_cmd, 0.5)), "p99": _r(_pct(to_cmd, 0.99)), "max": _r(max(to_cmd, default=None))},
-        "to_ack_ms": {"p50": _r(_pct(to_ack, 0.5)), "p99": _r(_pct(to_ack, 0.99)), "max": _r(max(to_ack, default=None))},
-        "to_issued_ms": {"p50": _r(_pct(to_issue, 0.5)), "p99": _r(_pct(to_issue, 0.99))},
-        "issued_to_command_ms": {"p50": _r(_pct(issue_to_cmd, 0.5)), "p99": _r(_pct(issue_to_cmd, 0.99))},
-        "in_worker_ms": {"n": len(in_worker), "p50": _r(_pct(in_worker, 0.5)), "p99": _r(_pct(in_worker, 0.99)),
+        "to_command_ms": {"p50": _r(percentile(to_cmd, 0.5)), "p99": _r(percentile(to_cmd, 0.99)), "max": _r(max(to_cmd, default=None))},
+        "to_ack_ms": {"p50": _r(percentile(to_ack, 0.5)), "p99": _r(percentile(to_ack, 0.99)), "max": _r(max(to_ack, default=None))},
+        "to_issued_ms": {"p50": _r(percentile(to_issue, 0.5)), "p99": _r(percentile(to_issue, 0.99))},
+        "issued_to_command_ms": {"p50": _r(percentile(issue_to_cmd, 0.5)), "p99": _r(percentile(issue_to_cmd, 0.99))},
+        "in_worker_ms": {"n": len(in_worker), "p50": _r(percentile(in_worker, 0.5)), "p99": _r(percentile(in_worker, 0.99)),
                          "max": _r(max(in_worker, default=None))},
-        "outside_worker_ms": {"p50": _r(_pct(outside, 0.5)), "p99": _r(_pct(outside, 0.99))},
+        "outside_worker_ms": {"p50": _r(percentile(outside, 0.5)), "p99": _r(percentile(outside, 0.99))},
         # the embedded broker's CPU (cores busy) while the load ran: Tansu's in-memory fetch cost
         # grows with the topic's length, which is what makes long runs slow down
         "broker_cpu_cores": cores(broker_cpu0, broker_cpu1),
@@ -356,7 +349,7 @@ def _r(x: float | None) -> float | None:
 
 
 def _machine(external_broker: bool) -> dict[str, Any]:
-    return {**machine(), "broker": "external (--broker)" if external_broker else "Tansu (embedded, in-memory)"}
+    return {**machine(), "broker": "external (--broker)" if external_broker else EMBEDDED_BROKER}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ import orjson
 
 from pipeline.broker import EmbeddedBroker, free_port
 from pipeline.errors import AgentwatchError
-from pipeline.metrics import HistogramSummary, scrape_histogram
+from pipeline.metrics import RESPONSE_BUCKETS, HistogramSummary, scrape_histogram
 from pipeline.settings import Settings
 
 __all__ = ["DemoOptions", "DemoResult", "run_demo"]
@@ -394,7 +394,11 @@ def _run_fleet(opts: DemoOptions, fleet: Any, gate: Any, bootstrap: str, setting
 
 
 def _ms(seconds: float | None) -> str:
-    return "?" if seconds is None else ("over 2.5 s" if seconds == float("inf") else f"{seconds * 1000:g} ms")
+    if seconds is None:
+        return "?"
+    if seconds == float("inf"):  # past the histogram's last bucket
+        return f"over {RESPONSE_BUCKETS[-1] * 1000:g} ms"
+    return f"{seconds * 1000:g} ms"
 
 
 def _finish(directory: Path, state: LiveState, published: int, console: Any) -> DemoResult:

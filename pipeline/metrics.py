@@ -38,11 +38,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from pipeline.processor import ProcessorStats
 from pipeline.records import Output
 
-__all__ = ["METRIC_NAMES", "HistogramSummary", "WorkerMetrics", "read_histogram", "scrape_histogram"]
+__all__ = ["METRIC_NAMES", "RESPONSE_BUCKETS", "HistogramSummary", "WorkerMetrics", "read_histogram", "scrape_histogram"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 #: finer around the 200 ms response goal
-_RESPONSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5)
+RESPONSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5)
 
 
 class WorkerMetrics:
@@ -70,7 +70,7 @@ class WorkerMetrics:
         self.response_seconds = Histogram(
             "agentwatch_enforcement_response_seconds",
             "Fetch holding the triggering event handed to the processing stage to its isolation command on Kafka.",
-            buckets=_RESPONSE_BUCKETS, registry=r)
+            buckets=RESPONSE_BUCKETS, registry=r)
         self.lag = Gauge("agentwatch_consumer_lag", "Messages behind the high-water mark.", ["topic", "partition"], registry=r)
         self.agents = Gauge("agentwatch_agents_tracked", "Agents with state in memory.", registry=r)
         self.baseline_agents = Gauge("agentwatch_baseline_agents", "Tracked agents by baseline maturity.", ["maturity"], registry=r)

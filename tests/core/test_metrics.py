@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import generate_latest
 
-from pipeline.metrics import _RESPONSE_BUCKETS, WorkerMetrics, read_histogram
+from pipeline.metrics import RESPONSE_BUCKETS, WorkerMetrics, read_histogram
 
 NAME = "agentwatch_enforcement_response_seconds"
 
@@ -25,7 +25,7 @@ def _nearest_rank_bound(values: list[float], q: float) -> float:
     """The smallest bucket bound at or above the nearest-rank q-quantile."""
     k = math.ceil(q * len(values))
     v = sorted(values)[max(0, k - 1)]
-    return next((b for b in _RESPONSE_BUCKETS if v <= b), math.inf)
+    return next((b for b in RESPONSE_BUCKETS if v <= b), math.inf)
 
 
 @given(st.lists(st.floats(min_value=0, max_value=10, allow_nan=False), min_size=1, max_size=300))

@@ -72,6 +72,7 @@ from detectors.rulebook.fields import (
     is_external,
     is_known_field,
     parse_sources,
+    raw_value,
     shell_source,
     sql_source,
     target_host,
@@ -885,17 +886,7 @@ def _raw_getter(name: str) -> Callable[[dict[str, Any], Any], Any]:
 
         return two
 
-    def walk(data: dict[str, Any], action: Any) -> Any:
-        cur: Any = data
-        for part in parts:
-            if not isinstance(cur, dict):
-                return None
-            cur = cur.get(part)
-            if cur is None:
-                return None
-        return cur
-
-    return walk
+    return lambda data, action: raw_value(data, parts)
 
 
 #: event fields computed from ``action.target`` alone: read together, memoised per target text

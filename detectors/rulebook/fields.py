@@ -49,6 +49,7 @@ __all__ = [
     "is_external",
     "is_known_field",
     "parse_sources",
+    "raw_value",
     "shell_of",
     "shell_source",
     "sql_of",
@@ -252,6 +253,11 @@ def event_value(data: dict[str, Any], name: str) -> Values | None:
         path = tuple(name.split("."))
         if len(_PATHS) < 4096:  # field names come from rules: a small, fixed set
             _PATHS[name] = path
+    return _values(raw_value(data, path))
+
+
+def raw_value(data: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """The raw JSON value at ``path`` (keys of nested objects), or None when it is missing."""
     cur: Any = data
     for part in path:
         if not isinstance(cur, dict):
@@ -259,7 +265,7 @@ def event_value(data: dict[str, Any], name: str) -> Values | None:
         cur = cur.get(part)
         if cur is None:
             return None
-    return _values(cur)
+    return cur
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,153 @@
+"""The processor's cost per event in CPU instructions, counted by valgrind's callgrind.
+
+    python -m bench.cost [--events 8000] [--warm 2000] [--part processor ...] [--json PATH]
+
+Timings on a shared machine move by 10-40% between runs (see the README), more than most single
+optimisations gain. An instruction count does not: the same code, input and environment give
+the same count whatever else the machine runs (``PYTHONHASHSEED`` is pinned, replay's event
+clock stands in for the wall clock, the garbage collector sees the same allocations). So this
+benchmark is the referee for changes to the hot path; ``bench.throughput`` says what they buy in
+events per second.
+
+Each part runs in a child process under ``valgrind --tool=callgrind``, twice: over the first
+``--warm`` simulated events, and over ``--warm + --events``. The difference, divided by
+``--events``, is the cost of one event of that stretch of the stream, without the start-up
+(imports, rule compilation: ~9 billion instructions) that both runs share. Parts:
+
+``decode``     decode + validate (``decode_event``);
+``rules``, ``policy``, ``baseline``   one detector's ``score_one`` + ``learn_one`` on decoded
+               events, minus ``decode``;
+``processor``  the whole processor, replay's strict order (``process_actions`` in 500-event
+               fetches, a checkpoint after each);
+``live``       the live worker's way through the same fetches (``process_urgent_first``).
+
+The children freeze what start-up allocated (``gc.freeze``), as the worker does; what happens
+after is the collector's ordinary work, counted with the rest. valgrind runs the children about
+50 times slower than normal: a part takes 1.5-3 minutes, two run at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench.common import machine, write_json
+
+PARTS = ("decode", "rules", "policy", "baseline", "processor", "live")
+FETCH = 500
+
+
+def run_part(part: str, path: str, n: int) -> None:
+    """The child: run ``part`` over the first ``n`` events of ``path`` (one event per line)."""
+    import gc
+
+    from pipeline.components import build_processor
+    from pipeline.processor import EventClock, InputRecord
+    from pipeline.settings import Settings
+    from pipeline.validation import decode_event
+
+    values = Path(path).read_bytes().splitlines()[:n]
+    settings = Settings()
+    settings.enforcement.allow_dev_key = True
+    processor = build_processor(settings, clock=EventClock(), replay=True)
+    records = [InputRecord(v, None, "bench", i % 4, i) for i, v in enumerate(values)]
+    gc.collect()
+    gc.freeze()
+    if part in ("processor", "live"):
+        for i in range(0, len(records), FETCH):
+            fetch = records[i : i + FETCH]
+            if part == "live":
+                for _ in processor.process_urgent_first(fetch):
+                    pass
+            else:
+                processor.process_actions(fetch)
+            processor.checkpoint()
+        return
+    decoded = [decode_event(v, 65536) for v in values]
+    if part == "decode":
+        return
+    det = next(d for d in processor.detectors if d.name == part)
+    for ev in decoded:
+        if isinstance(ev, Exception):
+            continue
+        det.score_one(ev)  # type: ignore[arg-type]
+        det.learn_one(ev)  # type: ignore[arg-type]
+
+
+def _count(part: str, path: str, n: int, tmp: Path) -> int:
+    out = tmp / f"callgrind.{part}.{n}.out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTWATCH_")}
+    env.update(PYTHONHASHSEED="0", AGENTWATCH_ENFORCEMENT__ALLOW_DEV_KEY="true")
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+           sys.executable, "-m", "bench.cost", "--child", part, path, str(n)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                          cwd=str(Path(__file__).resolve().parent.parent))
+    if proc.returncode != 0:
+        raise RuntimeError(f"{part} ({n} events) failed:\n{proc.stderr[-2000:]}")
+    m = re.search(r"^summary:\s+(\d+)", out.read_text(), re.M) or re.search(r"^totals:\s+(\d+)", out.read_text(), re.M)
+    if m is None:
+        raise RuntimeError(f"no instruction total in {out}")
+    return int(m.group(1))
+
+
+def measure(parts: list[str], warm: int, events: int) -> dict[str, Any]:
+    from bench.throughput import simulated_events
+
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        path = tmp / "events.jsonl"
+        path.write_bytes(b"\n".join(simulated_events(warm + events)) + b"\n")
+        need = sorted(set(parts) | ({"decode"} if set(parts) & {"rules", "policy", "baseline"} else set()))
+        jobs = [(p, n) for p in need for n in (warm, warm + events)]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            counts = dict(zip(jobs, pool.map(lambda j: _count(j[0], str(path), j[1], tmp), jobs), strict=True))
+    per = {p: (counts[(p, warm + events)] - counts[(p, warm)]) / events for p in need}
+    out: dict[str, float] = {}
+    for p in parts:
+        v = per[p] - per["decode"] if p in ("rules", "policy", "baseline") else per[p]
+        out[p] = round(v / 1000.0, 1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=8000, help="events measured (after --warm)")
+    ap.add_argument("--warm", type=int, default=2000, help="events run before the measured stretch")
+    ap.add_argument("--part", action="append", choices=PARTS, help="repeatable; default: all")
+    ap.add_argument("--json", dest="json_path")
+    ap.add_argument("--child", nargs=3, metavar=("PART", "FILE", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        run_part(args.child[0], args.child[1], int(args.child[2]))
+        return 0
+    if shutil.which("valgrind") is None:
+        print("bench.cost needs valgrind (Debian: apt-get install valgrind)", file=sys.stderr)
+        return 2
+
+    from rich.console import Console
+    from rich.table import Table
+
+    parts = args.part or list(PARTS)
+    result: dict[str, Any] = {"benchmark": "cost", "machine": machine(), "warm": args.warm,
+                              "events": args.events,
+                              "thousand_instructions_per_event": measure(parts, args.warm, args.events)}
+    table = Table(title=f"instructions per event, events {args.warm:,}-{args.warm + args.events:,} of the simulated stream")
+    table.add_column("part")
+    table.add_column("thousand instructions / event", justify="right")
+    for k, v in result["thousand_instructions_per_event"].items():
+        table.add_row(k, f"{v:,.1f}")
+    Console().print(table)
+    write_json(args.json_path, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

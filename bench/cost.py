@@ -21,6 +21,11 @@ Each part runs in a child process under ``valgrind --tool=callgrind``, twice: ov
                fetches, a checkpoint after each);
 ``live``       the live worker's way through the same fetches (``process_urgent_first``).
 
+With ``--native`` it also splits the processor's instructions by the C function that ran them
+(``callgrind_annotate``, grouped): the interpreter's own loop, allocation, dictionaries, strings,
+the garbage collector, the rest of CPython, and the native libraries we call (orjson, RE2,
+jsonschema-rs: their shared objects carry no symbols, so callgrind names them ``???``).
+
 The children freeze what start-up allocated (``gc.freeze``), as the worker does; what happens
 after is the collector's ordinary work, counted with the rest. valgrind runs the children about
 50 times slower than normal: a part takes 1.5-3 minutes, two run at once.
@@ -82,6 +87,43 @@ def run_part(part: str, path: str, n: int) -> None:
         det.learn_one(ev)  # type: ignore[arg-type]
 
 
+#: C function (file:function as callgrind_annotate names it) -> group, first match wins
+NATIVE_GROUPS = (
+    ("interpreter", ("ceval.c", "frame.c", "pycore_frame.h", "object.h:_PyEval", "object.h:_PyFrame")),
+    ("garbage collector", ("gcmodule.c",)),
+    ("allocation", ("obmalloc.c", "malloc.c", "dealloc", "_Py_NewReference", "memset", "memmove")),
+    ("dictionaries", ("dictobject.c", "pyhash.c")),
+    ("strings", ("unicodeobject.c", "stringlib", "bytesobject.c")),
+    ("regex (Python's re)", ("_sre",)),
+    ("hashing, base64 (hashlib, binascii)", ("sha", "blake2", "binascii")),
+    ("objects, numbers, calls (the rest of CPython)", ("Python-3.",)),
+    ("native code without symbols (orjson, RE2, jsonschema-rs)", ("???",)),
+)
+
+
+def _by_function(out: Path) -> dict[str, int]:
+    text = subprocess.run(["callgrind_annotate", "--threshold=100", str(out)], capture_output=True,
+                          text=True, check=True).stdout
+    totals: dict[str, int] = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*([\d,]+) \([^)]*\)\s+(\S.*)", line)
+        if m and "PROGRAM TOTALS" not in line:
+            name = re.sub(r" \[.*\]$", "", m.group(2))
+            totals[name] = totals.get(name, 0) + int(m.group(1).replace(",", ""))
+    return totals
+
+
+def native_split(before: dict[str, int], after: dict[str, int], events: int) -> dict[str, float]:
+    """Thousand instructions per event by group (see :data:`NATIVE_GROUPS`), from the per-function
+    totals of the short and the long run."""
+    groups: dict[str, float] = {}
+    for name, n in after.items():
+        delta = n - before.get(name, 0)
+        group = next((g for g, keys in NATIVE_GROUPS if any(k in name for k in keys)), "other C code")
+        groups[group] = groups.get(group, 0.0) + delta
+    return {g: round(v / events / 1000.0, 1) for g, v in sorted(groups.items(), key=lambda kv: -kv[1])}
+
+
 def _count(part: str, path: str, n: int, tmp: Path) -> int:
     out = tmp / f"callgrind.{part}.{n}.out"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTWATCH_")}
@@ -98,7 +140,7 @@ def _count(part: str, path: str, n: int, tmp: Path) -> int:
     return int(m.group(1))
 
 
-def measure(parts: list[str], warm: int, events: int) -> dict[str, Any]:
+def measure(parts: list[str], warm: int, events: int, native: bool = False) -> dict[str, Any]:
     from bench.throughput import simulated_events
 
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -109,12 +151,16 @@ def measure(parts: list[str], warm: int, events: int) -> dict[str, Any]:
         jobs = [(p, n) for p in need for n in (warm, warm + events)]
         with ThreadPoolExecutor(max_workers=2) as pool:
             counts = dict(zip(jobs, pool.map(lambda j: _count(j[0], str(path), j[1], tmp), jobs), strict=True))
+        split = None
+        if native and "processor" in need:
+            split = native_split(_by_function(tmp / f"callgrind.processor.{warm}.out"),
+                                 _by_function(tmp / f"callgrind.processor.{warm + events}.out"), events)
     per = {p: (counts[(p, warm + events)] - counts[(p, warm)]) / events for p in need}
     out: dict[str, float] = {}
     for p in parts:
         v = per[p] - per["decode"] if p in ("rules", "policy", "baseline") else per[p]
         out[p] = round(v / 1000.0, 1)
-    return out
+    return {"thousand_instructions_per_event": out, **({"processor_by_c_function": split} if split else {})}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, default=8000, help="events measured (after --warm)")
     ap.add_argument("--warm", type=int, default=2000, help="events run before the measured stretch")
     ap.add_argument("--part", action="append", choices=PARTS, help="repeatable; default: all")
+    ap.add_argument("--native", action="store_true", help="split the processor by C function")
     ap.add_argument("--json", dest="json_path")
     ap.add_argument("--child", nargs=3, metavar=("PART", "FILE", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -136,14 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     parts = args.part or list(PARTS)
+    if args.native and "processor" not in parts:
+        parts.append("processor")
     result: dict[str, Any] = {"benchmark": "cost", "machine": machine(), "warm": args.warm,
-                              "events": args.events,
-                              "thousand_instructions_per_event": measure(parts, args.warm, args.events)}
+                              "events": args.events, **measure(parts, args.warm, args.events, args.native)}
     table = Table(title=f"instructions per event, events {args.warm:,}-{args.warm + args.events:,} of the simulated stream")
     table.add_column("part")
     table.add_column("thousand instructions / event", justify="right")
     for k, v in result["thousand_instructions_per_event"].items():
         table.add_row(k, f"{v:,.1f}")
+    for group, v in result.get("processor_by_c_function", {}).items():
+        table.add_row(f"  processor: {group}", f"{v:,.1f}")
     Console().print(table)
     write_json(args.json_path, result)
     return 0

@@ -15,8 +15,8 @@ Each part runs in a child process under ``valgrind --tool=callgrind``, twice: ov
 (imports, rule compilation: ~9 billion instructions) that both runs share. Parts:
 
 ``decode``     decode + validate (``decode_event``);
-``rules``, ``policy``, ``baseline``   one detector's ``score_one`` + ``learn_one`` on decoded
-               events, minus ``decode``;
+``rules``, ``policy``, ``baseline``   decode, then one detector's ``score_one`` + ``learn_one``,
+               minus ``decode``;
 ``processor``  the whole processor, replay's strict order (``process_actions`` in 500-event
                fetches, a checkpoint after each);
 ``live``       the live worker's way through the same fetches (``process_urgent_first``).
@@ -63,10 +63,10 @@ def run_part(part: str, path: str, n: int) -> None:
     settings = Settings()
     settings.enforcement.allow_dev_key = True
     processor = build_processor(settings, clock=EventClock(), replay=True)
-    records = [InputRecord(v, None, "bench", i % 4, i) for i, v in enumerate(values)]
+    records = [InputRecord(v, None, "bench", i % 4, i) for i, v in enumerate(values)] if part in ("processor", "live") else []
     gc.collect()
     gc.freeze()
-    if part in ("processor", "live"):
+    if records:
         for i in range(0, len(records), FETCH):
             fetch = records[i : i + FETCH]
             if part == "live":
@@ -76,15 +76,15 @@ def run_part(part: str, path: str, n: int) -> None:
                 processor.process_actions(fetch)
             processor.checkpoint()
         return
-    decoded = [decode_event(v, 65536) for v in values]
-    if part == "decode":
-        return
-    det = next(d for d in processor.detectors if d.name == part)
-    for ev in decoded:
-        if isinstance(ev, Exception):
-            continue
-        det.score_one(ev)  # type: ignore[arg-type]
-        det.learn_one(ev)  # type: ignore[arg-type]
+    # one event at a time, kept by nothing: a list of every decoded event would survive into the
+    # collector's older generations and make each collection scan it (the processor drops each
+    # event when done with it)
+    det = None if part == "decode" else next(d for d in processor.detectors if d.name == part)
+    for v in values:
+        ev = decode_event(v, 65536)
+        if det is not None and not isinstance(ev, Exception):
+            det.score_one(ev)
+            det.learn_one(ev)
 
 
 #: C function (file:function as callgrind_annotate names it) -> group, first match wins

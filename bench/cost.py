@@ -134,7 +134,8 @@ def _count(part: str, path: str, n: int, tmp: Path) -> int:
                           cwd=str(Path(__file__).resolve().parent.parent))
     if proc.returncode != 0:
         raise RuntimeError(f"{part} ({n} events) failed:\n{proc.stderr[-2000:]}")
-    m = re.search(r"^summary:\s+(\d+)", out.read_text(), re.M) or re.search(r"^totals:\s+(\d+)", out.read_text(), re.M)
+    text = out.read_text()
+    m = re.search(r"^summary:\s+(\d+)", text, re.M) or re.search(r"^totals:\s+(\d+)", text, re.M)
     if m is None:
         raise RuntimeError(f"no instruction total in {out}")
     return int(m.group(1))
@@ -185,8 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     parts = args.part or list(PARTS)
     if args.native and "processor" not in parts:
         parts.append("processor")
-    result: dict[str, Any] = {"benchmark": "cost", "machine": machine(), "warm": args.warm,
-                              "events": args.events, **measure(parts, args.warm, args.events, args.native)}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=str(Path(__file__).resolve().parent.parent)).stdout.strip() or None
+    try:
+        measured = measure(parts, args.warm, args.events, args.native)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        print(f"bench.cost: {exc}", file=sys.stderr)
+        return 1
+    result: dict[str, Any] = {"benchmark": "cost", "machine": machine(), "commit": commit,
+                              "warm": args.warm, "events": args.events, **measured}
     table = Table(title=f"instructions per event, events {args.warm:,}-{args.warm + args.events:,} of the simulated stream")
     table.add_column("part")
     table.add_column("thousand instructions / event", justify="right")

@@ -71,3 +71,35 @@ def test_disabled_policy_leaves_the_collector_alone(clean_gc: None) -> None:
     del held
     gc.collect()
     assert ref() is None
+
+
+def test_no_automatic_full_collections_while_installed(clean_gc: None) -> None:
+    """Survivors piling up between freezes (a backlog's outputs, fetched records) make the
+    collector consider a full collection; the policy leaves those to its own schedule."""
+    before = gc.get_threshold()
+    policy = GcPolicy(1.0, 3600.0)
+    policy.install()
+    try:
+        full = gc.get_stats()[2]["collections"]
+        young = gc.get_stats()[0]["collections"]
+        survivors = [[i] for i in range(600_000)]  # every list is tracked by the collector
+        assert gc.get_stats()[0]["collections"] > young + 100  # young collections go on as usual
+        assert gc.get_stats()[2]["collections"] == full
+        del survivors
+    finally:
+        policy.uninstall()
+    assert gc.get_threshold() == before
+    # without the policy the same pile-up does start full collections (the test can fail)
+    full = gc.get_stats()[2]["collections"]
+    survivors = [[i] for i in range(600_000)]
+    assert gc.get_stats()[2]["collections"] > full
+    del survivors
+
+
+def test_disabled_policy_keeps_the_thresholds(clean_gc: None) -> None:
+    before = gc.get_threshold()
+    policy = GcPolicy(0.0, 3600.0)
+    policy.install()
+    assert gc.get_threshold() == before
+    policy.uninstall()
+    assert gc.get_threshold() == before

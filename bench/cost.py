@@ -26,8 +26,9 @@ With ``--native`` it also splits the processor's instructions by the C function 
 the garbage collector, the rest of CPython, and the native libraries we call (orjson, RE2,
 jsonschema-rs: their shared objects carry no symbols, so callgrind names them ``???``).
 
-The children freeze what start-up allocated (``gc.freeze``), as the worker does; what happens
-after is the collector's ordinary work, counted with the rest. valgrind runs the children about
+The children install the worker's collector policy (:class:`~pipeline.gcpolicy.GcPolicy`: what
+start-up allocated is frozen, no automatic full collections) but not its once-a-second freezes,
+which follow the wall clock; the young collections are counted with the rest. valgrind runs the children about
 50 times slower than normal: a part takes 1.5-3 minutes, two run at once.
 """
 
@@ -52,9 +53,8 @@ FETCH = 500
 
 def run_part(part: str, path: str, n: int) -> None:
     """The child: run ``part`` over the first ``n`` events of ``path`` (one event per line)."""
-    import gc
-
     from pipeline.components import build_processor
+    from pipeline.gcpolicy import GcPolicy
     from pipeline.processor import EventClock, InputRecord
     from pipeline.settings import Settings
     from pipeline.validation import decode_event
@@ -64,8 +64,9 @@ def run_part(part: str, path: str, n: int) -> None:
     settings.enforcement.allow_dev_key = True
     processor = build_processor(settings, clock=EventClock(), replay=True)
     records = [InputRecord(v, None, "bench", i % 4, i) for i, v in enumerate(values)] if part in ("processor", "live") else []
-    gc.collect()
-    gc.freeze()
+    # the worker's collector policy: start-up frozen, no automatic full collections (its timed
+    # freezes are left out: they follow the wall clock, and counts must not)
+    GcPolicy(settings.worker.gc_freeze_seconds, settings.worker.gc_full_collect_seconds).install()
     if records:
         for i in range(0, len(records), FETCH):
             fetch = records[i : i + FETCH]

@@ -127,8 +127,10 @@ def native_split(before: dict[str, int], after: dict[str, int], events: int) -> 
 
 def _count(part: str, path: str, n: int, tmp: Path) -> int:
     out = tmp / f"callgrind.{part}.{n}.out"
+    # no AGENTWATCH_* settings from the caller's environment: they would change what is counted
+    # (run_part allows the development signing key on its own Settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTWATCH_")}
-    env.update(PYTHONHASHSEED="0", AGENTWATCH_ENFORCEMENT__ALLOW_DEV_KEY="true")
+    env["PYTHONHASHSEED"] = "0"
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
            sys.executable, "-m", "bench.cost", "--child", part, path, str(n)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True,

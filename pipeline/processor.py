@@ -361,11 +361,13 @@ class Processor:
         not define across partitions either. Replay keeps strict input order
         (:meth:`process_actions`) so that it stays reproducible.
 
-        Cost: the events of a fetch are decoded before most are processed, which loses some
-        cache locality: ~8% more CPU per event than :meth:`process_actions` in 32-event chunks
-        (in-process, 400-event fetches, the latency benchmark's mix). For that, an attack at
-        the end of a fetch waits for the cheap first pass of the events before it (decode,
-        validation, rules: about 45% of an event's cost) instead of all of their processing.
+        Cost: the same work as :meth:`process_actions` (``python -m bench.cost``: 488.5k vs
+        487.0k instructions per event); the events of a fetch are decoded before most are
+        processed, which may lose some cache locality (an in-process timing once read ~8% more
+        CPU, within this machine's noise; worker A/B runs showed no difference). For that, an
+        attack at the end of a fetch waits for the cheap first pass of the events before it
+        (decode, validation, rules: about 45% of an event's cost) instead of all of their
+        processing.
         """
         pending: list[_Slot | None] = []  # None: processed early
         waiting: dict[str, list[int]] = {}  # agent -> its positions in pending

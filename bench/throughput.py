@@ -1,6 +1,6 @@
 """Worker throughput and latency on the embedded broker, as ratios within one run.
 
-    python -m bench.throughput [--events 60000] [--rate 2000] [--seconds 15] [--json PATH]
+    python -m bench.throughput [--events 60000] [--rate 2000] [--seconds 15] [--scale-out 2] [--json PATH]
 
 In one run, against one embedded broker, with realistic simulated fleet events:
 
@@ -8,6 +8,13 @@ In one run, against one embedded broker, with realistic simulated fleet events:
     record to the enriched topic untouched — plain consume + produce;
 (b) full: ``agentwatch worker`` with every detector, risk, response, incidents and state;
 (c) the ratio b / a;
+(b2) scale-out: ``--scale-out`` full workers as one consumer group, sharing the partitions (the
+    way a fleet too large for one worker is served), and their events/s over passthrough's. The
+    workers keep state and incidents apart, as on separate hosts; the backlog is produced only
+    once the group describes every worker holding partitions, so no rebalance falls into the
+    measured stretch. Here they share two cores with the broker and the benchmark: this says
+    what the group machinery costs and what a second process buys on this machine, not what a
+    second host would;
 (d) p50/p99 latency from an event's produce to its enriched record, at a fixed offered load
     (``--rate`` events/s for ``--seconds``) on the full worker; measured as the broker timestamp
     of the output record minus that of the input record (both stamped by producers on this
@@ -159,33 +166,103 @@ def _create_topics(env: dict[str, str]) -> None:
                    capture_output=True, timeout=120)
 
 
-def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path) -> dict[str, Any]:
-    prefix = f"{mode[:4]}{uuid.uuid4().hex[:6]}."
+async def _group_state(bootstrap: str, group: str, topic: str) -> tuple[str, list[set[int] | None]] | None:
+    """Consumer group ``group``'s state and, per member, the partitions of ``topic`` it holds
+    (None for a member whose assignment the broker does not report: Tansu leaves them empty).
+    None when the broker cannot describe groups."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_consumer_groups([group])
+    except Exception:  # a broker without DescribeGroups: the caller waits instead
+        return None
+    finally:
+        await admin.close()
+    for response in described:
+        for g in response.groups:
+            if g[1] != group:
+                continue
+            members: list[set[int] | None] = []
+            for member in g[5]:
+                raw = member[-1]
+                if not raw:
+                    members.append(None)
+                    continue
+                held: set[int] = set()
+                for t, parts in ConsumerProtocolMemberAssignment.decode(raw).assignment:
+                    if t == topic:
+                        held.update(parts)
+                members.append(held)
+            return str(g[2]), members
+    return "Dead", []
+
+
+def _wait_for_group(bootstrap: str, group: str, topic: str, workers: int, timeout: float) -> str:
+    """Wait until the group is stable with ``workers`` members, each holding partitions of
+    ``topic`` where the broker says: then no rebalance falls into the measured stretch.
+    Returns what was established."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = asyncio.run(_group_state(bootstrap, group, topic))
+        if described is None:
+            time.sleep(min(timeout, 15.0))  # no DescribeGroups: two session timeouts and more
+            return "waited 15 s (the broker does not describe groups)"
+        state, members = described
+        if state == "Stable" and len(members) >= workers and all(m is None or m for m in members):
+            if any(m is None for m in members):
+                return f"stable, {len(members)} members (the broker does not report assignments)"
+            return f"stable, partitions {' / '.join(','.join(map(str, sorted(m or ()))) for m in members)}"
+        time.sleep(0.5)
+    raise RuntimeError(f"the group of {workers} workers was not stable with partitions of {topic} in {timeout:.0f}s")
+
+
+def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path, workers: int = 1) -> dict[str, Any]:
+    """Events/s of ``workers`` worker processes of one consumer group over a backlog of ``events``
+    (after a warm-up of their first 1,000), and their CPU per event."""
+    prefix = f"{mode[:4]}{workers}{uuid.uuid4().hex[:6]}."
     env = _env(bootstrap, prefix, tmp)
     _create_topics(env)
     warm = events[:1000]
     asyncio.run(_produce(bootstrap, prefix + "agent.actions", warm))
-    proc = _start_worker(mode, env, tmp / f"{mode}.log")
+    procs = []
+    for i in range(workers):
+        wenv = dict(env)
+        if workers > 1:  # state and incidents of their own, as on separate hosts
+            wenv["AGENTWATCH_WORKER__DATA_DIR"] += f"-{i}"
+            wenv["AGENTWATCH_INCIDENTS__STORE_URL"] = f"sqlite:///{tmp / f'{prefix}incidents-{i}.db'}"
+        procs.append(_start_worker(mode, wenv, tmp / f"{mode}.log"))
+    result: dict[str, Any] = {}
     try:
         got = asyncio.run(_read_outputs(bootstrap, prefix + "agent.actions.enriched", len(warm), 120))
         if len(got) < len(warm):
             raise RuntimeError(f"{mode} worker did not start (see {tmp / (mode + '.log')})")
+        if workers > 1:
+            result["group"] = _wait_for_group(bootstrap, env["AGENTWATCH_WORKER__APP_ID"],
+                                              prefix + "agent.actions", workers, 120)
         body = events[1000:]
-        cpu0 = process_cpu_seconds(proc.pid)
+        cpu0 = [process_cpu_seconds(p.pid) for p in procs]
         asyncio.run(_produce(bootstrap, prefix + "agent.actions", body))
         outs = asyncio.run(_read_outputs(bootstrap, prefix + "agent.actions.enriched", len(events), 600))
-        cpu1 = process_cpu_seconds(proc.pid)
+        cpu1 = [process_cpu_seconds(p.pid) for p in procs]
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=60)
     stamps = sorted(ts for ts, _ in outs[len(warm):])
     seconds = max(0.001, (stamps[-1] - stamps[0]) / 1000.0)
-    result: dict[str, Any] = {"events": len(stamps), "seconds": round(seconds, 3),
-                              "events_per_s": round(len(stamps) / seconds)}
-    if cpu0 is not None and cpu1 is not None:
-        # the worker's own CPU per event: what one core buys, whatever else the machine runs
-        result["worker_cpu_us_per_event"] = round((cpu1 - cpu0) / len(body) * 1e6, 1)
-        result["events_per_cpu_second"] = round(len(body) / max(1e-9, cpu1 - cpu0))
+    result.update({"workers": workers, "events": len(stamps), "seconds": round(seconds, 3),
+                   "events_per_s": round(len(stamps) / seconds)})
+    if None not in cpu0 and None not in cpu1:
+        used = [b - a for a, b in zip(cpu0, cpu1, strict=True)]  # type: ignore[operator]
+        # the workers' own CPU per event: what one core buys, whatever else the machine runs
+        result["worker_cpu_us_per_event"] = round(sum(used) / len(body) * 1e6, 1)
+        result["events_per_cpu_second"] = round(len(body) / max(1e-9, sum(used)))
+        if workers > 1:
+            result["cpu_share_per_worker"] = [round(u / max(1e-9, sum(used)), 2) for u in used]
     return result
 
 
@@ -294,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, default=60000)
     ap.add_argument("--rate", type=float, default=1000.0, help="offered load for the latency run")
     ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--scale-out", type=int, default=2, metavar="N",
+                    help="also run N full workers as one consumer group (0: skip)")
     ap.add_argument("--json", dest="json_path")
     ap.add_argument("--run-worker", choices=["passthrough", "full"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -321,6 +400,11 @@ def main(argv: list[str] | None = None) -> int:
         if "events_per_cpu_second" in result["full"] and "events_per_cpu_second" in result["passthrough"]:
             result["ratio_full_to_passthrough_per_cpu_second"] = round(
                 result["full"]["events_per_cpu_second"] / result["passthrough"]["events_per_cpu_second"], 3)
+        if args.scale_out > 1:
+            console.print(f"{args.scale_out} full workers ...")
+            result["scale_out"] = measure_throughput("full", broker.bootstrap, events, tmp, args.scale_out)
+            result["ratio_scale_out_to_passthrough"] = round(
+                result["scale_out"]["events_per_s"] / result["passthrough"]["events_per_s"], 3)
         console.print(f"latency at {args.rate:g} events/s ...")
         result["latency"] = measure_latency(broker.bootstrap, events, args.rate, args.seconds, tmp)
     result["per_event_cpu_us"] = attribute(events)
@@ -331,6 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     table.add_row("(a) passthrough events/s", f"{result['passthrough']['events_per_s']:,}")
     table.add_row("(b) full worker events/s", f"{result['full']['events_per_s']:,}")
     table.add_row("(c) ratio b/a", f"{result['ratio_full_to_passthrough']:.2f}")
+    if "scale_out" in result:
+        so = result["scale_out"]
+        table.add_row(f"(b{so['workers']}) {so['workers']} full workers, one group, events/s", f"{so['events_per_s']:,}")
+        table.add_row(f"(c{so['workers']}) ratio b{so['workers']}/a", f"{result['ratio_scale_out_to_passthrough']:.2f}")
     for mode in ("passthrough", "full"):
         if "worker_cpu_us_per_event" in result[mode]:
             table.add_row(f"worker CPU µs/event: {mode}", f"{result[mode]['worker_cpu_us_per_event']:.1f}")

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EMBEDDED_BROKER", "machine", "percentile", "process_cpu_seconds", "write_json"]
+__all__ = ["EMBEDDED_BROKER", "machine", "main_thread_cpu_seconds", "percentile", "process_cpu_seconds", "write_json"]
 
 #: how results name the broker started by the benchmarks themselves
 EMBEDDED_BROKER = "Tansu (embedded, in-memory)"
@@ -53,15 +53,23 @@ def write_json(path: str | None, result: dict[str, Any]) -> None:
     out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def process_cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU seconds of a process so far (Linux /proc; None elsewhere or without a pid)."""
-    if pid is None:
-        return None
+def _stat_cpu_seconds(path: str) -> float | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
+
+
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc; None elsewhere or without a pid)."""
+    return None if pid is None else _stat_cpu_seconds(f"/proc/{pid}/stat")
+
+
+def main_thread_cpu_seconds(pid: int | None) -> float | None:
+    """The same for the process's main thread alone: in a worker, the event loop that runs the
+    processing stage (the others: faust's consumer thread, the incident store's writes)."""
+    return None if pid is None else _stat_cpu_seconds(f"/proc/{pid}/task/{pid}/stat")
 
 
 def percentile(values: list[float], q: float) -> float | None:

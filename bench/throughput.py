@@ -45,7 +45,7 @@ from typing import Any
 
 import orjson
 
-from bench.common import machine, process_cpu_seconds, write_json
+from bench.common import machine, main_thread_cpu_seconds, process_cpu_seconds, write_json
 
 PARTITIONS = 4
 
@@ -244,9 +244,13 @@ def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path
                                               prefix + "agent.actions", workers, 120)
         body = events[1000:]
         cpu0 = [process_cpu_seconds(p.pid) for p in procs]
+        main0 = [main_thread_cpu_seconds(p.pid) for p in procs]
+        wall0 = time.monotonic()
         asyncio.run(_produce(bootstrap, prefix + "agent.actions", body))
         outs = asyncio.run(_read_outputs(bootstrap, prefix + "agent.actions.enriched", len(events), 600))
+        wall1 = time.monotonic()
         cpu1 = [process_cpu_seconds(p.pid) for p in procs]
+        main1 = [main_thread_cpu_seconds(p.pid) for p in procs]
     finally:
         for p in procs:
             p.terminate()
@@ -263,6 +267,12 @@ def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path
         result["events_per_cpu_second"] = round(len(body) / max(1e-9, sum(used)))
         if workers > 1:
             result["cpu_share_per_worker"] = [round(u / max(1e-9, sum(used)), 2) for u in used]
+        if None not in main0 and None not in main1:
+            main = [b - a for a, b in zip(main0, main1, strict=True)]  # type: ignore[operator]
+            # the main thread runs the event loop and the processor; when it is busy all along
+            # the worker is bound by it, and the other threads' CPU runs on the other core
+            result["main_thread_cpu_us_per_event"] = round(sum(main) / len(body) * 1e6, 1)
+            result["main_thread_busy"] = round(max(main) / max(1e-9, wall1 - wall0), 2)
     return result
 
 
@@ -422,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
     for mode in ("passthrough", "full"):
         if "worker_cpu_us_per_event" in result[mode]:
             table.add_row(f"worker CPU µs/event: {mode}", f"{result[mode]['worker_cpu_us_per_event']:.1f}")
+        if "main_thread_cpu_us_per_event" in result[mode]:
+            table.add_row(f"  of it the main thread: {mode}", f"{result[mode]['main_thread_cpu_us_per_event']:.1f}")
+            table.add_row(f"  main thread busy: {mode}", f"{result[mode]['main_thread_busy']:.0%}")
     if "ratio_full_to_passthrough_per_cpu_second" in result:
         table.add_row("(c') ratio b/a per CPU second", f"{result['ratio_full_to_passthrough_per_cpu_second']:.2f}")
     lat = result["latency"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,22 @@ __all__ = ["EMBEDDED_BROKER", "machine", "main_thread_cpu_seconds", "percentile"
 EMBEDDED_BROKER = "Tansu (embedded, in-memory)"
 
 
+def source_commit() -> str | None:
+    """The commit the benchmark ran from, ``+`` when the tree had changes (None outside git)."""
+    root = str(Path(__file__).resolve().parent.parent)
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=root, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=root, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+" if dirty else "")) or None
+
+
 def machine() -> dict[str, Any]:
-    """Where a figure came from (benchmarks on shared machines mean little without it)."""
+    """Where a figure came from (benchmarks on shared machines mean little without it), and
+    from which code."""
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -42,6 +57,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "load_average_1m": round(load[0], 2),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": source_commit(),
     }
 
 

@@ -45,7 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, write_json
+from bench.common import machine, source_commit, write_json
 
 PARTS = ("decode", "rules", "policy", "baseline", "processor", "live")
 FETCH = 500
@@ -189,8 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = args.part or list(PARTS)
     if args.native and "processor" not in parts:
         parts.append("processor")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=str(Path(__file__).resolve().parent.parent)).stdout.strip() or None
+    commit = source_commit()  # before the children run: what they measure
     try:
         measured = measure(parts, args.warm, args.events, args.native)
     except (RuntimeError, subprocess.CalledProcessError) as exc:

@@ -18,10 +18,10 @@ install: venv  ## install agentwatch with the test tools
 test:  ## run the whole test suite (starts its own broker)
 	$(BIN)/pytest
 
-lint:  ## ruff (including bandit's S rules)
+lint: typecheck  ## ruff (including bandit's S rules), then mypy on the packages
 	$(BIN)/ruff check .
 
-typecheck:  ## mypy on the packages
+typecheck:  ## mypy on the packages (with pydantic's plugin: settings are typed by their fields)
 	$(BIN)/mypy
 
 ci: install lint test  ## what .ci/run does on a fresh clone

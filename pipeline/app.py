@@ -133,7 +133,7 @@ def create_app(
             log.warning("could not start the isolation-command producer yet (%s); the first command "
                         "will try again", str(exc)[:200])
 
-    @app.on_before_shutdown.connect
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # (faust types receivers as sync)
     async def close_sink(sender: Any, **_: Any) -> None:
         """After the consumer stopped (batches in flight delivered): the commands producer."""
         await stage.sink.close()
@@ -157,7 +157,9 @@ def create_app(
         """Time-driven work: ack timeouts, command expiries, alert flushes."""
         await stage.deliver(processor.tick(time.time()))
 
-    rules = next((d for d in processor.detectors if getattr(d, "name", "") == "rules"), None)
+    from detectors.rulebook import RuleDetector
+
+    rules = next((d for d in processor.detectors if isinstance(d, RuleDetector)), None)
     if rules is not None and settings.rules.reload:
         @app.timer(2.0)
         async def reload_rules() -> None:
@@ -209,11 +211,11 @@ def create_app(
             if tp.topic != actions.get_topic_name():
                 continue
             high = consumer.highwater(tp)
-            read = consumer._read_offset.get(tp)
+            read = consumer._read_offset.get(tp)  # type: ignore[attr-defined]  # (faust's own bookkeeping)
             if high is not None:
                 metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - ((read or -1) + 1)))
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
         parts = {tp.partition for tp in revoked if tp.topic == actions.get_topic_name()}
         if parts:

@@ -290,7 +290,7 @@ class Processor:
         """Drop the least recently seen agents beyond the memory cap, except those in ``keep``
         (changed, state not yet written). Call once the others' state is persisted; their state
         reloads from the table on their next event."""
-        evicted = []
+        evicted: list[str] = []
         if len(self._agents) <= self._max_agents:
             return evicted
         excess = len(self._agents) - self._max_agents

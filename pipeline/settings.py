@@ -31,6 +31,17 @@ ENV_PREFIX = "AGENTWATCH_"
 CONFIG_ENV = "AGENTWATCH_CONFIG"
 
 
+# Defaults of dict fields as functions with the field's type: a bare lambda would type the
+# whole numbers below as ``dict[str, int]``. They stay ints, so nothing serialised changes.
+def _default_severity_floor() -> dict[str, float]:
+    return {"info": 0, "low": 10, "medium": 30, "high": 60, "critical": 90}
+
+
+def _default_ttl_seconds() -> dict[str, float | None]:
+    return {"require_approval": 4 * 3600, "step_down": 4 * 3600, "revoke_tokens": 8 * 3600, "isolate": 8 * 3600,
+            "release": 3600}
+
+
 class ConfigError(AgentwatchError):
     """The configuration is malformed; the message is one line a user can act on."""
 
@@ -248,7 +259,7 @@ class RiskSettings(_Section):
     )
     #: minimum contribution of a finding by severity (a critical finding scores at least this)
     severity_floor: dict[str, float] = Field(
-        default_factory=lambda: {"info": 0, "low": 10, "medium": 30, "high": 60, "critical": 90}
+        default_factory=_default_severity_floor
     )
     #: repeats of the same factor inside the window count this fraction (the first counts fully)
     repeat_weight: float = Field(0.25, ge=0, le=1)
@@ -324,8 +335,7 @@ class EnforcementSettings(_Section):
     triggers: dict[str, RungTrigger] = Field(default_factory=_default_triggers)
     #: command lifetime per rung; null = never expires (a lost release then locks the agent)
     ttl_seconds: dict[str, float | None] = Field(
-        default_factory=lambda: {"require_approval": 4 * 3600, "step_down": 4 * 3600,
-                                 "revoke_tokens": 8 * 3600, "isolate": 8 * 3600, "release": 3600}
+        default_factory=_default_ttl_seconds
     )
     #: the highest rung that findings of other detectors (behavioural baselines) can reach alone;
     #: higher rungs need a finding of a corroborating detector in the agent's risk window
@@ -385,7 +395,7 @@ class _DestinationBase(_Section):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     enabled: bool = True
     #: which records go there: the enriched topic's records and/or alerts
-    kinds: list[Literal["enriched", "alerts"]] = Field(default_factory=lambda: ["alerts"], min_length=1)
+    kinds: list[Literal["enriched", "alerts"]] = Field(default_factory=lambda: ["alerts"], min_length=1)  # type: ignore[arg-type]
     format: OutputFormat = "json"
     #: records below this severity are not sent (info < low < medium < high < critical)
     min_severity: Literal["info", "low", "medium", "high", "critical"] = "info"

@@ -157,10 +157,11 @@ def _fast_reason(obj: Any) -> str:
 
 
 def _reason(exc: fastjsonschema.JsonSchemaValueException) -> str:
-    path = exc.name.replace("data.", "", 1) if exc.name.startswith("data.") else exc.name
+    name = exc.name or "event"
+    path = name.replace("data.", "", 1) if name.startswith("data.") else name
     message = str(exc.message)
-    if message.startswith(exc.name):
-        message = message[len(exc.name) :].strip()
+    if message.startswith(name):
+        message = message[len(name) :].strip()
     return f"{path} {message}"[:300]
 
 

@@ -510,8 +510,10 @@ def extract(data: dict[str, Any], ts: float) -> Features:
         base = _base_items(kind, symbol, command, target)
     elif len(command) + len(target) <= _BASE_KEY_MAX:
         key = (kind, symbol, command, target)
-        base = _BASE_CACHE.get(key)
-        if base is None:
+        cached = _BASE_CACHE.get(key)
+        if cached is not None:
+            base = cached
+        else:
             base = _base_items(kind, symbol, command, target)
             if len(_BASE_CACHE) >= _BASE_CACHE_MAX:
                 _BASE_CACHE.clear()

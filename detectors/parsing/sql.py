@@ -23,6 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Final
 
 __all__ = ["MAX_INPUT", "ParsedSql", "SqlStatement", "parse_sql", "sql_in_command"]
 
@@ -66,7 +67,11 @@ _P = 5  # punctuation / operator
 #: one token: (kind, value, start, end, depth), read as ``t[KIND]``, ``t[VALUE]``... A plain
 #: tuple: a dataclass __init__ per token cost a third of the parse of a typical query.
 _T = tuple[int, str, int, int, int]
-KIND, VALUE, START, END, DEPTH = 0, 1, 2, 3, 4
+KIND: Final = 0
+VALUE: Final = 1
+START: Final = 2
+END: Final = 3
+DEPTH: Final = 4
 
 
 # One pattern finds the next token: whitespace and comments skipped, then exactly one of the
@@ -103,6 +108,8 @@ def _tokenize(s: str, budget: int) -> tuple[list[_T], bool]:
         if len(toks) >= budget:
             return toks, True
         m = match(s, i)
+        if m is None:  # never: every part of the pattern is optional, so it matches anywhere
+            break
         g = m.lastindex
         if g is None:  # only whitespace or comments up to the end
             i = m.end()

@@ -337,11 +337,12 @@ def _verifier(pred: Pred) -> Callable[[Values], bool]:
     op = pred.op
     x = pred.arg
     if op in ("contains", "startswith", "endswith"):
-        meth = {
+        methods: dict[str, Callable[[str, str], bool]] = {
             "contains": str.__contains__,
             "startswith": str.startswith,
             "endswith": str.endswith,
-        }[op]
+        }
+        meth = methods[op]
         if pred.cased:
             return lambda vs: any(meth(v, x) for v in vs)
         return lambda vs: any(meth(v.lower(), x) for v in vs)

@@ -565,9 +565,9 @@ def hosts_in(program: str, args: Sequence[str]) -> Values:
     if program not in _HOST_TOOLS:  # other programs name hosts only in URLs (first branch below)
         for a in args[:128]:
             if "://" in a:
-                h = host_of(a)
-                if h and h not in out:
-                    out.append(h)
+                host = host_of(a)
+                if host and host not in out:
+                    out.append(host)
         return tuple(out)
     for a in args[:128]:
         h: str | None = None

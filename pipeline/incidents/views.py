@@ -104,8 +104,8 @@ def _table(title: str, columns: list[tuple[str, int, str]]) -> Table:
         if i == last:
             table.add_column(name, min_width=max(width, 12), overflow="fold", justify=justify)  # type: ignore[arg-type]
         else:
-            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=width or None,  # type: ignore[arg-type]
-                             justify=justify)
+            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=width or None,
+                             justify=justify)  # type: ignore[arg-type]
     return table
 
 

@@ -11,8 +11,9 @@ In one run, against one embedded broker, with realistic simulated fleet events:
 (b2) scale-out: ``--scale-out`` full workers as one consumer group, sharing the partitions (the
     way a fleet too large for one worker is served), and their events/s over passthrough's. The
     workers keep state and incidents apart, as on separate hosts; the backlog is produced only
-    once the group describes every worker holding partitions, so no rebalance falls into the
-    measured stretch. Here they share two cores with the broker and the benchmark: this says
+    once the broker describes the group as stable with every worker in it (and, where it reports
+    assignments — Kafka does, Tansu does not — each holding partitions), so no rebalance falls
+    into the measured stretch. Here they share two cores with the broker and the benchmark: this says
     what the group machinery costs and what a second process buys on this machine, not what a
     second host would;
 (d) p50/p99 latency from an event's produce to its enriched record, at a fixed offered load

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Console, Group, JustifyMethod
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -93,7 +93,7 @@ def _short_time(value: Any) -> str:
     return text[:19].replace("T", " ") if text else "-"
 
 
-def _table(title: str, columns: list[tuple[str, int, str]]) -> Table:
+def _table(title: str, columns: list[tuple[str, int, JustifyMethod]]) -> Table:
     """A table that stays readable in an 80-column terminal: every column but the last keeps its
     values on one line (long ones end in an ellipsis); the last (free text) takes the rest of the
     width and wraps. ``columns``: (header, width, justify); width 0 means "as needed"."""
@@ -102,10 +102,10 @@ def _table(title: str, columns: list[tuple[str, int, str]]) -> Table:
     last = len(columns) - 1
     for i, (name, width, justify) in enumerate(columns):
         if i == last:
-            table.add_column(name, min_width=max(width, 12), overflow="fold", justify=justify)  # type: ignore[arg-type]
+            table.add_column(name, min_width=max(width, 12), overflow="fold", justify=justify)
         else:
             table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=width or None,
-                             justify=justify)  # type: ignore[arg-type]
+                             justify=justify)
     return table
 
 
@@ -116,8 +116,9 @@ def _cells(*values: Any) -> list[Text]:
 
 def incidents_table(incidents: list[dict[str, Any]]) -> Table:
     wide = Console().width >= 110  # the assignee column only where it fits beside the title
-    columns = [("incident", 12, "left"), ("opened UTC", 11, "left"), ("agent", 12, "left"),
-               ("severity", 8, "left"), ("risk", 4, "right"), ("status", 9, "left")]
+    columns: list[tuple[str, int, JustifyMethod]] = [
+        ("incident", 12, "left"), ("opened UTC", 11, "left"), ("agent", 12, "left"),
+        ("severity", 8, "left"), ("risk", 4, "right"), ("status", 9, "left")]
     if wide:
         columns.append(("assignee", 16, "left"))
     table = _table(f"{len(incidents)} incident(s)", [*columns, ("title", 14, "left")])

@@ -10,10 +10,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EMBEDDED_BROKER", "machine", "main_thread_cpu_seconds", "percentile", "process_cpu_seconds", "write_json"]
+__all__ = ["EMBEDDED_BROKER", "dev_settings", "machine", "main_thread_cpu_seconds", "percentile", "process_cpu_seconds",
+           "write_json"]
 
 #: how results name the broker started by the benchmarks themselves
 EMBEDDED_BROKER = "Tansu (embedded, in-memory)"
+
+
+def dev_settings() -> Any:
+    """Default settings that sign isolation commands with the public development key: the
+    in-process benchmarks run the processor with no signing key configured, as replay does."""
+    from pipeline.settings import Settings
+
+    settings = Settings()
+    settings.enforcement.allow_dev_key = True
+    return settings
 
 
 def source_commit() -> str | None:

@@ -45,7 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, source_commit, write_json
+from bench.common import dev_settings, machine, source_commit, write_json
 
 PARTS = ("decode", "rules", "policy", "baseline", "processor", "live")
 FETCH = 500
@@ -56,12 +56,10 @@ def run_part(part: str, path: str, n: int) -> None:
     from pipeline.components import build_processor
     from pipeline.gcpolicy import GcPolicy
     from pipeline.processor import EventClock, InputRecord
-    from pipeline.settings import Settings
     from pipeline.validation import decode_event
 
     values = Path(path).read_bytes().splitlines()[:n]
-    settings = Settings()
-    settings.enforcement.allow_dev_key = True
+    settings = dev_settings()
     processor = build_processor(settings, clock=EventClock(), replay=True)
     records = [InputRecord(v, None, "bench", i % 4, i) for i, v in enumerate(values)] if part in ("processor", "live") else []
     # the worker's collector policy: start-up frozen, no automatic full collections (its timed
@@ -128,7 +126,7 @@ def native_split(before: dict[str, int], after: dict[str, int], events: int) -> 
 def _count(part: str, path: str, n: int, tmp: Path) -> int:
     out = tmp / f"callgrind.{part}.{n}.out"
     # no AGENTWATCH_* settings from the caller's environment: they would change what is counted
-    # (run_part allows the development signing key on its own Settings)
+    # (run_part allows the development signing key on its own settings: dev_settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTWATCH_")}
     env["PYTHONHASHSEED"] = "0"
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",

@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from bench.common import machine, write_json
+from bench.common import dev_settings, machine, write_json
 
 
 def _run(mode: str, n: int, agents: int) -> dict[str, Any]:
@@ -32,10 +32,8 @@ def _run(mode: str, n: int, agents: int) -> dict[str, Any]:
     from pipeline.components import build_processor
     from pipeline.gcpolicy import GcPolicy
     from pipeline.processor import InputRecord
-    from pipeline.settings import Settings
 
-    settings = Settings()
-    settings.enforcement.allow_dev_key = True
+    settings = dev_settings()
     settings.enforcement.max_isolations_per_minute = 1_000_000
     benign = [("ls", "ls -la /srv/app"), ("git", "git status"), ("kubectl", "kubectl get pods -n web")]
     raw = []

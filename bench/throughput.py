@@ -46,7 +46,13 @@ from typing import Any
 
 import orjson
 
-from bench.common import machine, main_thread_cpu_seconds, process_cpu_seconds, write_json
+from bench.common import (
+    dev_settings,
+    machine,
+    main_thread_cpu_seconds,
+    process_cpu_seconds,
+    write_json,
+)
 
 PARTITIONS = 4
 
@@ -324,11 +330,9 @@ def attribute(events: list[bytes]) -> dict[str, float]:
     from pipeline.components import build_processor
     from pipeline.gcpolicy import GcPolicy
     from pipeline.processor import EventClock, InputRecord
-    from pipeline.settings import Settings
     from pipeline.validation import ValidationFailure, decode_event
 
-    settings = Settings()
-    settings.enforcement.allow_dev_key = True
+    settings = dev_settings()
     sample = events[: min(len(events), 20000)]
     out: dict[str, float] = {}
     policy = GcPolicy(settings.worker.gc_freeze_seconds, settings.worker.gc_full_collect_seconds)

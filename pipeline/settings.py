@@ -31,10 +31,19 @@ ENV_PREFIX = "AGENTWATCH_"
 CONFIG_ENV = "AGENTWATCH_CONFIG"
 
 
-# Defaults of dict fields as functions with the field's type: a bare lambda would type the
-# whole numbers below as ``dict[str, int]``. They stay ints, so nothing serialised changes.
+# Defaults of dict and list fields as functions with the field's type: a bare lambda would type
+# the whole numbers below as ``dict[str, int]`` and the kinds as ``list[str]``. The values are
+# those the lambdas made (the numbers stay ints), so nothing serialised changes.
 def _default_severity_floor() -> dict[str, float]:
     return {"info": 0, "low": 10, "medium": 30, "high": 60, "critical": 90}
+
+
+#: what a destination can receive: the enriched topic's records and/or alerts
+RecordKind = Literal["enriched", "alerts"]
+
+
+def _default_kinds() -> list[RecordKind]:
+    return ["alerts"]
 
 
 def _default_ttl_seconds() -> dict[str, float | None]:
@@ -395,7 +404,7 @@ class _DestinationBase(_Section):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     enabled: bool = True
     #: which records go there: the enriched topic's records and/or alerts
-    kinds: list[Literal["enriched", "alerts"]] = Field(default_factory=lambda: ["alerts"], min_length=1)  # type: ignore[arg-type]
+    kinds: list[RecordKind] = Field(default_factory=_default_kinds, min_length=1)
     format: OutputFormat = "json"
     #: records below this severity are not sent (info < low < medium < high < critical)
     min_severity: Literal["info", "low", "medium", "high", "critical"] = "info"

@@ -69,7 +69,17 @@ def machine() -> dict[str, Any]:
         "load_average_1m": round(load[0], 2),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "commit": source_commit(),
+        "build": build(),
     }
+
+
+def build() -> str:
+    """``python`` (the default install), ``mypyc`` (``AGENTWATCH_COMPILE=1``: the hot path
+    compiled, see ``pipeline/native.py``) or ``partial`` (some of it: a broken build)."""
+    from pipeline.native import COMPILED, compiled_modules
+
+    found = len(compiled_modules())
+    return "python" if found == 0 else "mypyc" if found == len(COMPILED) else f"partial ({found}/{len(COMPILED)})"
 
 
 def write_json(path: str | None, result: dict[str, Any]) -> None:

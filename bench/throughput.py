@@ -104,17 +104,27 @@ def run_worker(mode: str) -> None:
     settings = load_settings()
     processor = None
     if mode == "passthrough":
-        class Passthrough(Processor):
+        class Passthrough:
+            """A processor that copies records; everything else is the real one's. Wraps rather
+            than subclasses: in the compiled build Processor is a native class, which
+            interpreted code cannot subclass."""
+
+            def __init__(self, inner: Processor) -> None:
+                self._inner = inner
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._inner, name)
+
             def process_actions(self, records: Any) -> list[Output]:
                 recs: list[InputRecord] = list(records)
-                self.stats.events_in += len(recs)
-                self.stats.enriched += len(recs)
+                self._inner.stats.events_in += len(recs)
+                self._inner.stats.enriched += len(recs)
                 return [Output("enriched", r.key.decode() if r.key else None, r.value) for r in recs]  # type: ignore[arg-type]
 
             def process_urgent_first(self, records: Any, **_: Any) -> Any:  # the live worker's entry
                 yield self.process_actions(records)
 
-        processor = Passthrough(settings)
+        processor = Passthrough(Processor(settings))
     app = create_app(settings, processor=processor, serve_metrics=False, store_incidents=mode != "passthrough")
     faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
 

@@ -38,7 +38,7 @@ lint: typecheck  ## ruff (including bandit's S rules), then mypy on the packages
 typecheck:  ## mypy on the packages (with pydantic's plugin: settings are typed by their fields)
 	$(BIN)/mypy
 
-ci: install lint test  ## what .ci/run does on a fresh clone
+ci: install lint test test-compiled  ## what .ci/run does on a fresh clone
 
 bench:  ## run every benchmark, writing bench/results/*.json
 	$(BIN)/python -m bench.throughput --json bench/results/throughput.json

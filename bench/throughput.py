@@ -100,6 +100,7 @@ def run_worker(mode: str) -> None:
     from pipeline.processor import InputRecord, Processor
     from pipeline.records import Output
     from pipeline.settings import load_settings
+    from pipeline.sink import Encoded
 
     settings = load_settings()
     processor = None
@@ -119,7 +120,7 @@ def run_worker(mode: str) -> None:
                 recs: list[InputRecord] = list(records)
                 self._inner.stats.events_in += len(recs)
                 self._inner.stats.enriched += len(recs)
-                return [Output("enriched", r.key.decode() if r.key else None, r.value) for r in recs]  # type: ignore[arg-type]
+                return [Output("enriched", r.key.decode() if r.key else None, Encoded(r.value)) for r in recs]
 
             def process_urgent_first(self, records: Any, **_: Any) -> Any:  # the live worker's entry
                 yield self.process_actions(records)
@@ -255,7 +256,8 @@ def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path
     try:
         got = asyncio.run(_read_outputs(bootstrap, prefix + "agent.actions.enriched", len(warm), 120))
         if len(got) < len(warm):
-            raise RuntimeError(f"{mode} worker did not start (see {tmp / (mode + '.log')})")
+            log = (tmp / f"{mode}.log").read_text(errors="replace")[-3000:]  # tmp goes with the run
+            raise RuntimeError(f"{mode} worker did not start; the end of its log:\n{log}")
         if workers > 1:
             result["group"] = _wait_for_group(bootstrap, env["AGENTWATCH_WORKER__APP_ID"],
                                               prefix + "agent.actions", workers, 120)

@@ -30,6 +30,7 @@ class Encoded(dict[str, Any]):
         super().__init__()
         self.raw = raw
 
+
 _KIND_TOPIC = {
     "enriched": "enriched",
     "alerts": "alerts",

@@ -3,6 +3,7 @@
 download a type checker. This is setuptools' documented way to make build requirements dynamic.
 """
 
+import contextlib
 import os
 
 from setuptools import build_meta as _setuptools
@@ -17,13 +18,41 @@ def compile_requested() -> bool:
     return os.environ.get("AGENTWATCH_COMPILE", "").strip().lower() in ("1", "true", "yes")
 
 
-def _compile_requires() -> list[str]:
-    return [MYPY] if compile_requested() else []
+@contextlib.contextmanager
+def _not_compiling():
+    """For the hooks that run setup.py only to learn something (requirements, metadata): mypyc
+    would analyse and generate C at setup.py's import, before mypy is even installed."""
+    saved = os.environ.get("AGENTWATCH_COMPILE")
+    os.environ["AGENTWATCH_COMPILE"] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["AGENTWATCH_COMPILE"]
+        else:
+            os.environ["AGENTWATCH_COMPILE"] = saved
+
+
+def _requires(setuptools_hook, config_settings):
+    compiling = compile_requested()
+    with _not_compiling():
+        requires = setuptools_hook(config_settings)
+    return [*requires, MYPY] if compiling else requires
 
 
 def get_requires_for_build_wheel(config_settings=None):
-    return _setuptools.get_requires_for_build_wheel(config_settings) + _compile_requires()
+    return _requires(_setuptools.get_requires_for_build_wheel, config_settings)
 
 
 def get_requires_for_build_editable(config_settings=None):
-    return _setuptools.get_requires_for_build_editable(config_settings) + _compile_requires()
+    return _requires(_setuptools.get_requires_for_build_editable, config_settings)
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    with _not_compiling():
+        return _setuptools.prepare_metadata_for_build_wheel(metadata_directory, config_settings)
+
+
+def prepare_metadata_for_build_editable(metadata_directory, config_settings=None):
+    with _not_compiling():
+        return _setuptools.prepare_metadata_for_build_editable(metadata_directory, config_settings)

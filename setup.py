@@ -24,7 +24,9 @@ if compile_requested():
 
     compiled = runpy.run_path("pipeline/native.py")["COMPILED"]
     ext_modules = mypycify(
-        ["--follow-imports=skip", "--ignore-missing-imports", *compiled],
+        # no config file: pyproject's [tool.mypy] is for `make lint` (its pydantic plugin is not
+        # in the build environment, and it checks the packages, not these files)
+        ["--config-file=", "--follow-imports=skip", "--ignore-missing-imports", *compiled],
         opt_level=os.environ.get("MYPYC_OPT_LEVEL", "1"),
         group_name="agentwatch_native",
     )

@@ -19,7 +19,7 @@ A finding's ``score`` is its risk contribution on 0-100 before the risk formula 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["Detector", "Event", "Finding", "Severity", "Stateful"]
@@ -50,7 +50,6 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
-@dataclass(slots=True)
 class Event:
     """One validated agent-action event.
 
@@ -59,24 +58,41 @@ class Event:
     seconds since the epoch (UTC), parsed from ``data["ts"]``. ``derived`` is a per-event cache
     that detectors fill lazily (parsed shell sub-commands, SQL statement kind, ...) so parsing
     happens once per event whatever the number of rules.
+
+    ``agent_id`` and ``event_id`` are read from ``data`` once, here: the pipeline asks for the
+    agent about nine times per event (dedup, state, every detector, risk, response), and as
+    properties those reads were the most frequent interpreted call left in the compiled build.
+    A validated event always has both as strings; for a hand-made event without them they are
+    ``""``. Treat ``data`` as read-only once the event exists (nothing in the pipeline writes it).
     """
 
-    data: dict[str, Any]
-    ts: float
-    derived: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("agent_id", "data", "derived", "event_id", "ts")
 
-    @property
-    def event_id(self) -> str:
-        return str(self.data["event_id"])
+    def __init__(self, data: dict[str, Any], ts: float, derived: dict[str, Any] | None = None) -> None:
+        self.data = data
+        self.ts = ts
+        self.derived: dict[str, Any] = {} if derived is None else derived
+        self.agent_id: str = _id_text(data.get("agent_id"))
+        self.event_id: str = _id_text(data.get("event_id"))
 
-    @property
-    def agent_id(self) -> str:
-        return str(self.data["agent_id"])
+    def __repr__(self) -> str:
+        return f"Event(data={self.data!r}, ts={self.ts!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return self.data == other.data and self.ts == other.ts and self.derived == other.derived
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
 
     @property
     def action(self) -> dict[str, Any]:
         action: dict[str, Any] = self.data["action"]
         return action
+
+
+def _id_text(value: Any) -> str:
+    return value if type(value) is str else "" if value is None else str(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,20 @@ def matches_agent(patterns: Iterable[str], agent_id: str) -> bool:
     return False
 
 
+#: severity names as settings spell them -> rank (``Severity.parse`` per event and rung was the
+#: most frequent interpreted call on the response path)
+_RANKS: dict[str, int] = {}
+
+
+def _severity_rank(name: str) -> int:
+    rank = _RANKS.get(name)
+    if rank is None:
+        rank = int(Severity.parse(name))
+        if len(_RANKS) < 64:  # names come from settings: a handful
+            _RANKS[name] = rank
+    return rank
+
+
 def target_rung(
     triggers: Mapping[str, Any], *, agent_risk: int, event_score: int, findings: list[Finding]
 ) -> tuple[str | None, str]:
@@ -85,7 +99,7 @@ def target_rung(
             return rung, f"agent risk {agent_risk} >= {trig.min_agent_risk}"
         if trig.min_event_score is not None and event_score >= trig.min_event_score:
             return rung, f"event score {event_score} >= {trig.min_event_score}"
-        if trig.min_severity is not None and top >= int(Severity.parse(trig.min_severity)):
+        if trig.min_severity is not None and top >= _severity_rank(trig.min_severity):
             return rung, f"a {Severity(top).label} finding (>= {trig.min_severity})"
         for pattern in trig.rules:
             for f in findings:

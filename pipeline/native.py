@@ -19,9 +19,12 @@ __all__ = ["COMPILED", "compiled_modules", "module_name"]
 
 #: source files compiled into one mypyc extension group. Every module on the per-event path that
 #: is CPU-bound Python; left out: ``detectors/base.py`` (mypyc rejects its ``runtime_checkable``
-#: protocols, and it is a handful of attribute reads), and everything that waits on I/O (the
-#: faust stages, sinks, stores), where compiled code would not be faster.
+#: protocols; the event, finding and severity it re-exports are compiled, in
+#: ``detectors/events.py``), and everything that waits on I/O (the faust stages, sinks, stores),
+#: where compiled code would not be faster.
 COMPILED: tuple[str, ...] = (
+    "detectors/events.py",
+    "pipeline/enforcement/ladder.py",
     "pipeline/processor.py",
     "pipeline/validation.py",
     "pipeline/records.py",

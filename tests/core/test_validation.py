@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import datetime
 
 import jsonschema
 import orjson
@@ -162,6 +163,53 @@ def test_timestamp_shape_check_agrees_with_the_reference(start: str, edits: list
             del chars[i]
     text = "".join(chars)
     assert _is_rfc3339(text) == _reference_is_rfc3339(text)
+
+
+def _reference_parse_ts(text: str) -> float | None:
+    """The earlier parse: the shape by position, the fraction trimmed to microseconds and the
+    ``Z`` spelled as an offset by hand, then ``datetime.fromisoformat``; None where it refused."""
+    if not isinstance(text, str) or not text.isascii() or not _reference_is_rfc3339(text):
+        return None
+    frac_end = text.find(".")
+    if frac_end != -1:
+        end = frac_end + 1
+        while end < len(text) and text[end].isdigit():
+            end += 1
+        if end - frac_end - 1 > 6:
+            text = text[: frac_end + 7] + text[end:]
+    if text[-1] in "zZ":
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+@settings(max_examples=3000, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["2026-11-02T08:13:14.567Z", "2026-11-02T08:13:14+01:00", "0001-01-01T00:00:00Z",
+                     "2026-11-02t08:13:14.123456789-05:30", "2026-11-02 08:13:14z", "9999-12-31T23:59:59.9Z",
+                     "2024-02-29T23:59:59-23:59", "2026-12-31T00:00:00.1234567+00:99"]),
+    st.lists(st.tuples(st.integers(0, 40), st.sampled_from(_SHAPE_ALPHABET + "39"), st.integers(0, 2)), max_size=3),
+)
+def test_parse_ts_agrees_with_the_earlier_parse(start: str, edits: list[tuple[int, str, int]]) -> None:
+    chars = list(start)
+    for pos, ch, op in edits:
+        i = min(pos, len(chars))
+        if op == 0 and i < len(chars):
+            chars[i] = ch
+        elif op == 1:
+            chars.insert(i, ch)
+        elif i < len(chars):
+            del chars[i]
+    text = "".join(chars)
+    expected = _reference_parse_ts(text)
+    if expected is None:
+        with pytest.raises(ValidationFailure) as info:
+            parse_ts(text)
+        assert info.value.code == "bad_timestamp"
+    else:
+        assert parse_ts(text) == expected
 
 
 @given(st.floats(min_value=-2e9, max_value=4e10, allow_nan=False))

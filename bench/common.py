@@ -27,9 +27,10 @@ def dev_settings() -> Any:
     return settings
 
 
-def source_commit() -> str | None:
-    """The commit the benchmark ran from, ``+`` when the tree had changes (None outside git)."""
-    root = str(Path(__file__).resolve().parent.parent)
+def source_commit(tree: Path | None = None) -> str | None:
+    """The commit the benchmark ran from (or ``tree`` holds), ``+`` when the tree had changes
+    (None outside git)."""
+    root = str(tree or Path(__file__).resolve().parent.parent)
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                               cwd=root, timeout=10).stdout.strip()

@@ -26,6 +26,14 @@ CPU µs per event, and events per CPU second, for both modes and their ratio. On
 machine events/s move with whatever else runs; CPU per event moves much less, so it is the
 steadier figure for comparing changes.
 
+This machine's runs move by 10-30% from one to the next, the same code included, so a single
+pair says little about a change of a few per cent. ``--repeat N`` runs N pairs (passthrough, then
+full) one after the other on the same broker and reports medians: the ratio is the median of
+the pairs' ratios, and the spread is kept. ``--against TREE`` also runs the full worker from
+another source tree (a checkout of another commit, compiled or not) right after this tree's in
+every pair, and reports the median of this tree's CPU per event over the other's: an A/B of two
+commits in one run, alternated, on one broker.
+
 Throughput is measured on a backlog: ``--events`` are produced first, then the worker starts;
 events/s = records / (last output timestamp - first output timestamp). It also attributes the
 full worker's per-event CPU to its parts, in-process, on the same events.
@@ -51,6 +59,7 @@ from bench.common import (
     machine,
     main_thread_cpu_seconds,
     process_cpu_seconds,
+    source_commit,
     write_json,
 )
 
@@ -86,10 +95,16 @@ def _env(bootstrap: str, prefix: str, tmp: Path) -> dict[str, str]:
     return env
 
 
-def _start_worker(mode: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+#: the source tree this benchmark runs from
+HERE = Path(__file__).resolve().parent.parent
+
+
+def _start_worker(mode: str, env: dict[str, str], log: Path, tree: Path | None = None) -> subprocess.Popen[bytes]:
+    """A worker process running ``tree``'s code (by default this tree's): the interpreter imports
+    ``pipeline`` and ``bench`` from its working directory before any installed copy."""
     cmd = [sys.executable, "-m", "bench.throughput", "--run-worker", mode]
     return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                            cwd=str(Path(__file__).resolve().parent.parent))
+                            cwd=str(tree or HERE))
 
 
 def run_worker(mode: str) -> None:
@@ -237,9 +252,11 @@ def _wait_for_group(bootstrap: str, group: str, topic: str, workers: int, timeou
     raise RuntimeError(f"the group of {workers} workers was not stable with partitions of {topic} in {timeout:.0f}s")
 
 
-def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path, workers: int = 1) -> dict[str, Any]:
+def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path, workers: int = 1,
+                       tree: Path | None = None) -> dict[str, Any]:
     """Events/s of ``workers`` worker processes of one consumer group over a backlog of ``events``
-    (after a warm-up of their first 1,000), and their CPU per event."""
+    (after a warm-up of their first 1,000), and their CPU per event; the workers run ``tree``'s
+    code (default: this tree's)."""
     prefix = f"{mode[:4]}{workers}{uuid.uuid4().hex[:6]}."
     env = _env(bootstrap, prefix, tmp)
     _create_topics(env)
@@ -251,7 +268,7 @@ def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path
         if workers > 1:  # state and incidents of their own, as on separate hosts
             wenv["AGENTWATCH_WORKER__DATA_DIR"] += f"-{i}"
             wenv["AGENTWATCH_INCIDENTS__STORE_URL"] = f"sqlite:///{tmp / f'{prefix}incidents-{i}.db'}"
-        procs.append(_start_worker(mode, wenv, tmp / f"{mode}.log"))
+        procs.append(_start_worker(mode, wenv, tmp / f"{mode}.log", tree))
     result: dict[str, Any] = {}
     try:
         got = asyncio.run(_read_outputs(bootstrap, prefix + "agent.actions.enriched", len(warm), 120))
@@ -393,6 +410,59 @@ def attribute(events: list[bytes]) -> dict[str, float]:
     return {k: round(v, 1) for k, v in out.items()}
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run whose events/s is the median (the lower middle of an even count): a real run,
+    so its figures belong together."""
+    ordered = sorted(runs, key=lambda r: r["events_per_s"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Headline figures from ``runs`` (``passthrough``, ``full`` and ``against`` runs, in pairs by
+    index): one run stands for each mode (:func:`_median_run`), the ratios are medians of the
+    pairs' own ratios, and with more than one pair every run and ratio is kept under
+    ``repeats``."""
+    out: dict[str, Any] = {"passthrough": _median_run(runs["passthrough"]), "full": _median_run(runs["full"])}
+    pairs = list(zip(runs["passthrough"], runs["full"], strict=True))
+    ratios = [f["events_per_s"] / p["events_per_s"] for p, f in pairs]
+    out["ratio_full_to_passthrough"] = round(_median(ratios), 3)
+    per_cpu = [f["events_per_cpu_second"] / p["events_per_cpu_second"] for p, f in pairs
+               if "events_per_cpu_second" in f and "events_per_cpu_second" in p]
+    if len(per_cpu) == len(pairs):
+        out["ratio_full_to_passthrough_per_cpu_second"] = round(_median(per_cpu), 3)
+    if len(pairs) > 1:
+        out["repeats"] = {"passthrough": runs["passthrough"], "full": runs["full"],
+                          "ratios": [round(r, 3) for r in ratios],
+                          "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)]}
+    if runs["against"]:
+        mine = list(zip(runs["full"], runs["against"], strict=True))
+        cpu = [f["worker_cpu_us_per_event"] / a["worker_cpu_us_per_event"] for f, a in mine
+               if f.get("worker_cpu_us_per_event") and a.get("worker_cpu_us_per_event")]
+        out["against"] = {
+            "full": _median_run(runs["against"]),
+            "runs": runs["against"],
+            "events_ratio": round(_median([f["events_per_s"] / a["events_per_s"] for f, a in mine]), 3),
+            "cpu_ratio": round(_median(cpu), 3) if len(cpu) == len(mine) else None,
+        }
+    return out
+
+
+def _tree_build(tree: Path) -> str:
+    """What ``tree``'s worker runs: its own ``bench.common.build()``, asked in that tree."""
+    try:
+        got = subprocess.run([sys.executable, "-c", "from bench.common import build; print(build())"],
+                             cwd=str(tree), capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return got.stdout.strip() or "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=60000)
@@ -400,6 +470,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--scale-out", type=int, default=2, metavar="N",
                     help="also run N full workers as one consumer group (0: skip)")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="N alternated passthrough/full pairs on one broker; figures are medians")
+    ap.add_argument("--against", metavar="TREE",
+                    help="also run the full worker from another source tree in every pair and compare")
     ap.add_argument("--json", dest="json_path")
     ap.add_argument("--run-worker", choices=["passthrough", "full"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -413,20 +487,31 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.broker import EmbeddedBroker
 
     console = Console()
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
+    against = Path(args.against).resolve() if args.against else None
+    if against is not None and not (against / "bench" / "throughput.py").is_file():
+        ap.error(f"--against {args.against}: not a source tree of agentwatch (no bench/throughput.py)")
     events = simulated_events(args.events)
     result: dict[str, Any] = {"benchmark": "throughput", "machine": machine(), "events": len(events),
                               "partitions": PARTITIONS}
+    runs: dict[str, list[dict[str, Any]]] = {"passthrough": [], "full": [], "against": []}
     with tempfile.TemporaryDirectory() as tmpdir, EmbeddedBroker() as broker:
         tmp = Path(tmpdir)
-        console.print("passthrough ...")
-        result["passthrough"] = measure_throughput("passthrough", broker.bootstrap, events, tmp)
-        console.print("full worker ...")
-        result["full"] = measure_throughput("full", broker.bootstrap, events, tmp)
-        result["ratio_full_to_passthrough"] = round(
-            result["full"]["events_per_s"] / result["passthrough"]["events_per_s"], 3)
-        if "events_per_cpu_second" in result["full"] and "events_per_cpu_second" in result["passthrough"]:
-            result["ratio_full_to_passthrough_per_cpu_second"] = round(
-                result["full"]["events_per_cpu_second"] / result["passthrough"]["events_per_cpu_second"], 3)
+        for i in range(args.repeat):
+            of = f" ({i + 1}/{args.repeat})" if args.repeat > 1 else ""
+            console.print(f"passthrough{of} ...")
+            runs["passthrough"].append(measure_throughput("passthrough", broker.bootstrap, events, tmp))
+            console.print(f"full worker{of} ...")
+            runs["full"].append(measure_throughput("full", broker.bootstrap, events, tmp))
+            if against is not None:
+                console.print(f"full worker of {against}{of} ...")
+                runs["against"].append(measure_throughput("full", broker.bootstrap, events, tmp, tree=against))
+        result.update(summarise(runs))
+        if against is not None:
+            result["against"]["tree"] = str(against)
+            result["against"]["commit"] = source_commit(against)
+            result["against"]["build"] = _tree_build(against)
         if args.scale_out > 1:
             console.print(f"{args.scale_out} full workers ...")
             result["scale_out"] = measure_throughput("full", broker.bootstrap, events, tmp, args.scale_out)
@@ -454,6 +539,15 @@ def main(argv: list[str] | None = None) -> int:
             table.add_row(f"  main thread busy: {mode}", f"{result[mode]['main_thread_busy']:.0%}")
     if "ratio_full_to_passthrough_per_cpu_second" in result:
         table.add_row("(c') ratio b/a per CPU second", f"{result['ratio_full_to_passthrough_per_cpu_second']:.2f}")
+    if "repeats" in result:
+        low, high = result["repeats"]["ratio_range"]
+        table.add_row(f"  (c) over {len(result['repeats']['ratios'])} pairs: lowest, highest", f"{low:.2f}, {high:.2f}")
+    if "against" in result:
+        ag = result["against"]
+        table.add_row(f"full worker of {ag['commit'] or ag['tree']} ({ag['build']}) events/s", f"{ag['full']['events_per_s']:,}")
+        if ag.get("cpu_ratio") is not None:
+            table.add_row("  this tree's worker CPU per event over it (median of pairs)", f"{ag['cpu_ratio']:.3f}")
+        table.add_row("  this tree's events/s over it (median of pairs)", f"{ag['events_ratio']:.3f}")
     lat = result["latency"]
     table.add_row(f"(d) latency p50 at {lat['rate']:g}/s", f"{lat['p50_ms']:.0f} ms")
     table.add_row(f"(d) latency p99 at {lat['rate']:g}/s", f"{lat['p99_ms']:.0f} ms")

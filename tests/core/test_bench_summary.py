@@ -1,0 +1,43 @@
+"""bench.throughput's summary of repeated and A/B runs: which run stands for a mode, and ratios
+as medians of the pairs' own ratios (the benchmark itself runs in bench/, not in the suite)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.throughput import summarise
+
+
+def _run(events_per_s: int, cpu_us: float) -> dict[str, Any]:
+    return {"events_per_s": events_per_s, "events_per_cpu_second": round(1e6 / cpu_us),
+            "worker_cpu_us_per_event": cpu_us}
+
+
+def test_one_pair_is_reported_as_it_was() -> None:
+    out = summarise({"passthrough": [_run(40000, 20.0)], "full": [_run(10000, 100.0)], "against": []})
+    assert out["passthrough"]["events_per_s"] == 40000 and out["full"]["events_per_s"] == 10000
+    assert out["ratio_full_to_passthrough"] == 0.25
+    assert out["ratio_full_to_passthrough_per_cpu_second"] == 0.2
+    assert "repeats" not in out and "against" not in out
+
+
+def test_repeats_take_the_median_of_the_pairs_ratios_and_keep_the_spread() -> None:
+    # pair ratios 0.2, 0.3, 0.25: the median pair ratio is not the ratio of the median runs
+    passthrough = [_run(50000, 20.0), _run(30000, 25.0), _run(40000, 22.0)]
+    full = [_run(10000, 110.0), _run(9000, 100.0), _run(10000, 105.0)]
+    out = summarise({"passthrough": passthrough, "full": full, "against": []})
+    assert out["ratio_full_to_passthrough"] == 0.25
+    assert out["repeats"]["ratios"] == [0.2, 0.3, 0.25]
+    assert out["repeats"]["ratio_range"] == [0.2, 0.3]
+    assert out["passthrough"] is passthrough[2]  # the median run by events/s, a real run
+    assert out["full"]["events_per_s"] == 10000
+
+
+def test_against_compares_each_pair_with_its_own_run() -> None:
+    full = [_run(10000, 100.0), _run(8000, 120.0)]
+    other = [_run(8000, 125.0), _run(10000, 100.0)]
+    out = summarise({"passthrough": [_run(40000, 20.0)] * 2, "full": full, "against": other})
+    ag = out["against"]
+    assert ag["events_ratio"] == round((10000 / 8000 + 8000 / 10000) / 2, 3)
+    assert ag["cpu_ratio"] == round((100 / 125 + 120 / 100) / 2, 3)
+    assert ag["runs"] == other and ag["full"] is other[0]

@@ -143,15 +143,8 @@ def _reference_is_rfc3339(text: str) -> bool:
     return len(zone) == 6 and zone[0] in "+-" and zone[3] == ":" and all("0" <= c <= "9" for c in zone[1:3] + zone[4:])
 
 
-@settings(max_examples=3000, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.sampled_from(["2026-11-02T08:13:14.567Z", "2026-11-02T08:13:14+01:00",
-                     "2026-11-02t08:13:14.123456789-05:30", "2026-11-02 08:13:14z"]),
-    st.lists(st.tuples(st.integers(0, 40), st.sampled_from(_SHAPE_ALPHABET), st.integers(0, 2)), max_size=3),
-)
-def test_timestamp_shape_check_agrees_with_the_reference(start: str, edits: list[tuple[int, str, int]]) -> None:
-    from pipeline.validation import _is_rfc3339
-
+def _edited(start: str, edits: list[tuple[int, str, int]]) -> str:
+    """``start`` with each edit applied: (position, character, 0 replace / 1 insert / 2 delete)."""
     chars = list(start)
     for pos, ch, op in edits:
         i = min(pos, len(chars))
@@ -161,7 +154,19 @@ def test_timestamp_shape_check_agrees_with_the_reference(start: str, edits: list
             chars.insert(i, ch)
         elif i < len(chars):
             del chars[i]
-    text = "".join(chars)
+    return "".join(chars)
+
+
+@settings(max_examples=3000, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["2026-11-02T08:13:14.567Z", "2026-11-02T08:13:14+01:00",
+                     "2026-11-02t08:13:14.123456789-05:30", "2026-11-02 08:13:14z"]),
+    st.lists(st.tuples(st.integers(0, 40), st.sampled_from(_SHAPE_ALPHABET), st.integers(0, 2)), max_size=3),
+)
+def test_timestamp_shape_check_agrees_with_the_reference(start: str, edits: list[tuple[int, str, int]]) -> None:
+    from pipeline.validation import _is_rfc3339
+
+    text = _edited(start, edits)
     assert _is_rfc3339(text) == _reference_is_rfc3339(text)
 
 
@@ -193,16 +198,7 @@ def _reference_parse_ts(text: str) -> float | None:
     st.lists(st.tuples(st.integers(0, 40), st.sampled_from(_SHAPE_ALPHABET + "39"), st.integers(0, 2)), max_size=3),
 )
 def test_parse_ts_agrees_with_the_earlier_parse(start: str, edits: list[tuple[int, str, int]]) -> None:
-    chars = list(start)
-    for pos, ch, op in edits:
-        i = min(pos, len(chars))
-        if op == 0 and i < len(chars):
-            chars[i] = ch
-        elif op == 1:
-            chars.insert(i, ch)
-        elif i < len(chars):
-            del chars[i]
-    text = "".join(chars)
+    text = _edited(start, edits)
     expected = _reference_parse_ts(text)
     if expected is None:
         with pytest.raises(ValidationFailure) as info:

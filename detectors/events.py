@@ -70,6 +70,10 @@ class Event:
     def __repr__(self) -> str:
         return f"Event(data={self.data!r}, ts={self.ts!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy, deepcopy and pickle rebuild it through __init__ (a compiled class has no other way)
+        return (Event, (self.data, self.ts, self.derived))
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Event):
             return NotImplemented
@@ -109,6 +113,11 @@ class Finding:
     field: str | None = None
     span: tuple[int, int] | None = None
     context: dict[str, Any] | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # as Event's: copy, deepcopy and pickle of the compiled class go through __init__
+        return (Finding, (self.detector, self.id, self.severity, self.score, self.reason, self.technique,
+                          self.tactic, self.field, self.span, self.context))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -52,6 +52,10 @@ _iso_day: list[tuple[int, str | None]] = [(1, None)]
 _iso_second: list[tuple[int, str]] = [(1, "")]
 #: "000Z" ... "999Z": the milliseconds and the zone, looked up rather than formatted
 _MILLIS: tuple[str, ...] = tuple(f"{i:03d}Z" for i in range(1000))
+#: "00" ... "59": hours, minutes and seconds, looked up too (in the compiled build each ``:02d``
+#: field of an f-string is a call to ``format``: three per new second cost ~12k instructions,
+#: and replay, stamping records with event time, starts a new second on most events)
+_TWO: tuple[str, ...] = tuple(f"{i:02d}" for i in range(60))
 
 
 def iso_time(ts: float) -> str:
@@ -88,9 +92,8 @@ def iso_time(ts: float) -> str:
             into = second - day_start
         if day_text is None:  # before year 1: let datetime word the error as it did
             return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        hours, rest = divmod(into, 3600)
-        minutes, secs = divmod(rest, 60)
-        prefix = f"{day_text}{hours:02d}:{minutes:02d}:{secs:02d}."
+        rest = into % 3600
+        prefix = "".join((day_text, _TWO[into // 3600], ":", _TWO[rest // 60], ":", _TWO[rest % 60], "."))
         _iso_second[0] = (second, prefix)
     return prefix + _MILLIS[micros // 1000]
 

@@ -208,6 +208,38 @@ def test_parse_ts_agrees_with_the_earlier_parse(start: str, edits: list[tuple[in
         assert parse_ts(text) == expected
 
 
+@settings(max_examples=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    st.sampled_from(["T", "t", " "]),
+    st.sampled_from(["Z", "z"]),
+    st.text(alphabet="0123456789", max_size=10) | st.text(alphabet="0123456789٣.Z+:", max_size=4),
+)
+def test_parse_ts_of_a_second_seen_before_reads_like_a_first_parse(
+    moment: datetime, sep: str, zone: str, fraction: str
+) -> None:
+    """The second parse of a UTC second takes the cached path: same results, rejections too."""
+    import pipeline.validation as validation
+
+    head = (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}{sep}"
+            f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}")
+    assert len(head) == 19
+    text = f"{head}.{fraction}{zone}" if fraction else head + zone
+    expected = _reference_parse_ts(text)
+    parse_ts(head + "Z")  # the same second, read in full first
+    assert validation._last_second[0][0] == head
+    for _ in range(2):
+        if expected is None:
+            with pytest.raises(ValidationFailure) as info:
+                parse_ts(text)
+            assert info.value.code == "bad_timestamp"
+        else:
+            assert parse_ts(text) == expected
+    validation._last_second[0] = ("", 0)  # and without the cache
+    if expected is not None:
+        assert parse_ts(text) == expected
+
+
 @given(st.floats(min_value=-2e9, max_value=4e10, allow_nan=False))
 def test_iso_time_matches_datetime_formatting(ts: float) -> None:
     from datetime import UTC, datetime

@@ -38,7 +38,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pipeline.processor import ProcessorStats
 from pipeline.records import Output
 
-__all__ = ["METRIC_NAMES", "RESPONSE_BUCKETS", "HistogramSummary", "WorkerMetrics", "read_histogram", "scrape_histogram"]
+__all__ = ["METRIC_NAMES", "RESPONSE_BUCKETS", "HistogramSummary", "WorkerMetrics", "read_counter", "read_histogram",
+           "scrape_histogram", "scrape_metrics"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 #: finer around the 200 ms response goal
@@ -77,6 +78,10 @@ class WorkerMetrics:
         self.gc_pauses = Histogram(
             "agentwatch_gc_pause_seconds", "Garbage-collector pauses by generation (the worker stops meanwhile).",
             ["generation"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.processing_cpu = Counter(
+            "agentwatch_processing_cpu_seconds",
+            "CPU time of the event-loop thread inside the processor (decode, detectors, risk, response, incidents).",
+            registry=r)
         self._last = ProcessorStats()
 
     def serve(self, port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - scraped by Prometheus
@@ -150,10 +155,26 @@ def read_histogram(text: str, name: str) -> HistogramSummary:
     return HistogramSummary(count, bound(0.5), bound(0.99))
 
 
+def read_counter(text: str, name: str) -> float:
+    """Counter ``name`` (without its ``_total`` suffix; summed over labels) from exposition
+    ``text``; 0.0 when absent."""
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name == name:
+            total += sum(s.value for s in family.samples if s.name == name + "_total")
+    return total
+
+
+def scrape_metrics(url: str, timeout: float = 5.0) -> str:
+    """A worker's ``/metrics`` page as text (raises ``OSError`` if unreachable)."""
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - a URL we built
+        text: str = resp.read().decode("utf-8", "replace")
+        return text
+
+
 def scrape_histogram(url: str, name: str, timeout: float = 5.0) -> HistogramSummary:
     """:func:`read_histogram` of a worker's ``/metrics`` page (raises ``OSError`` if unreachable)."""
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - a URL we built
-        return read_histogram(resp.read().decode("utf-8", "replace"), name)
+    return read_histogram(scrape_metrics(url, timeout), name)
 
 
 def _metric_names() -> list[str]:

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import generate_latest
 
-from pipeline.metrics import RESPONSE_BUCKETS, WorkerMetrics, read_histogram
+from pipeline.metrics import RESPONSE_BUCKETS, WorkerMetrics, read_counter, read_histogram
 
 NAME = "agentwatch_enforcement_response_seconds"
 
@@ -52,3 +52,15 @@ def test_slow_outliers_show_as_past_the_last_bucket() -> None:
     h = read_histogram(_exposed([0.002] * 98 + [5.0, 6.0]), NAME)
     assert h.p50_le == 0.0025
     assert h.p99_le == math.inf
+
+
+def test_counters_read_back_summed_over_their_labels() -> None:
+    m = WorkerMetrics()
+    m.processing_cpu.inc(1.25)
+    m.processing_cpu.inc(0.5)
+    m.events.labels("enriched").inc(7)
+    m.events.labels("dead_letter").inc(2)
+    page = generate_latest(m.registry).decode()
+    assert read_counter(page, "agentwatch_processing_cpu_seconds") == 1.75
+    assert read_counter(page, "agentwatch_events") == 9
+    assert read_counter(page, "agentwatch_no_such_metric") == 0.0

@@ -162,3 +162,52 @@ def test_a_command_is_measured_and_logged_on_one_line(caplog: Any) -> None:
     assert s.sink.sent and s.sink.sent[0].value["command_id"] == "cmd_1"
     samples = {x.name: x.value for m in s.metrics.response_seconds.collect() for x in m.samples}
     assert samples["agentwatch_enforcement_response_seconds_count"] == 1
+
+
+def test_the_processors_cpu_is_counted_and_not_the_turns_between_its_steps() -> None:
+    """``agentwatch_processing_cpu_seconds`` holds the CPU the processor used (here a detector
+    that burns a known amount per event), not what other tasks ran between its steps."""
+    import time
+
+    from detectors.base import Event, Finding
+
+    burned: list[float] = []
+
+    class Burner:
+        name = "burner"
+
+        def score_one(self, ev: Event) -> list[Finding]:
+            start = time.thread_time()
+            while time.thread_time() - start < 0.001:
+                pass
+            burned.append(time.thread_time() - start)
+            return []
+
+        def learn_one(self, ev: Event) -> None:
+            return None
+
+    async def busy_neighbour(stop: asyncio.Event) -> float:
+        used = 0.0
+        while not stop.is_set():  # CPU between the processor's steps, in other tasks
+            start = time.thread_time()
+            while time.thread_time() - start < 0.03:
+                pass
+            used += time.thread_time() - start
+            await asyncio.sleep(0)
+        return used
+
+    async def run() -> tuple[float, float]:
+        processor = Processor(Settings(), detectors=[Burner()], clock=EventClock())
+        s = ProcessStage(processor, Sink(), Table(), WorkerMetrics(), actions_topic=ACTIONS, acks_topic="acks",
+                         control_topic="control", flush_seconds=3600)
+        stop = asyncio.Event()
+        neighbour = asyncio.ensure_future(busy_neighbour(stop))
+        await asyncio.sleep(0)
+        await s.handle(fetch("a1", 0, 100))  # 4 steps of 32 events, the neighbour runs between them
+        stop.set()
+        return await neighbour, s.metrics.processing_cpu._value.get()
+
+    other, counted = asyncio.run(run())
+    assert len(burned) == 100
+    assert other >= 0.09, "the neighbour ran between the steps"
+    assert sum(burned) <= counted < sum(burned) + 0.5 * other + 0.02

@@ -95,18 +95,36 @@ NATIVE_GROUPS = (
     ("strings", ("unicodeobject.c", "stringlib", "bytesobject.c")),
     ("regex (Python's re)", ("_sre",)),
     ("hashing, base64 (hashlib, binascii)", ("sha", "blake2", "binascii")),
+    # the compiled build: our modules as mypyc wrote them, and mypyc's runtime library
+    ("our code compiled by mypyc", ("__native_", "lib-rt/")),
     ("objects, numbers, calls (the rest of CPython)", ("Python-3.",)),
     ("native code without symbols (orjson, RE2, jsonschema-rs)", ("???",)),
 )
 
 
 def _by_function(out: Path) -> dict[str, int]:
-    text = subprocess.run(["callgrind_annotate", "--threshold=100", str(out)], capture_output=True,
+    # --auto=no: only the table of functions. With source annotation on (callgrind_annotate's
+    # default where it finds the sources, as it does for a compiled build's C files) the output
+    # goes on with per-line counts and "=>" call lines in the same format, and they were summed too
+    text = subprocess.run(["callgrind_annotate", "--auto=no", "--threshold=100", str(out)], capture_output=True,
                           text=True, check=True).stdout
+    return parse_annotate(text)
+
+
+def parse_annotate(text: str) -> dict[str, int]:
+    """Instructions per function (``file:function``) from ``callgrind_annotate``'s table of
+    functions: the rows after its ``file:function`` header, up to the first blank line (any
+    annotated source after it has rows of the same shape)."""
     totals: dict[str, int] = {}
-    for line in text.splitlines():
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.rstrip().endswith("file:function")), None)
+    if start is None:
+        return totals
+    for line in lines[start + 2 :]:
+        if not line.strip():
+            break
         m = re.match(r"\s*([\d,]+) \([^)]*\)\s+(\S.*)", line)
-        if m and "PROGRAM TOTALS" not in line:
+        if m:
             name = re.sub(r" \[.*\]$", "", m.group(2))
             totals[name] = totals.get(name, 0) + int(m.group(1).replace(",", ""))
     return totals

@@ -193,6 +193,7 @@ def _reference_parse_ts(text: str) -> float | None:
 @settings(max_examples=3000, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from(["2026-11-02T08:13:14.567Z", "2026-11-02T08:13:14+01:00", "0001-01-01T00:00:00Z",
+                     "2106-02-07T06:28:15.999999999Z", "1833-11-24T17:31:44.999999Z", "1969-12-31T23:59:59.9999999z",
                      "2026-11-02t08:13:14.123456789-05:30", "2026-11-02 08:13:14z", "9999-12-31T23:59:59.9Z",
                      "2024-02-29T23:59:59-23:59", "2026-12-31T00:00:00.1234567+00:99"]),
     st.lists(st.tuples(st.integers(0, 40), st.sampled_from(_SHAPE_ALPHABET + "39"), st.integers(0, 2)), max_size=3),
@@ -205,38 +206,6 @@ def test_parse_ts_agrees_with_the_earlier_parse(start: str, edits: list[tuple[in
             parse_ts(text)
         assert info.value.code == "bad_timestamp"
     else:
-        assert parse_ts(text) == expected
-
-
-@settings(max_examples=2000, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
-    st.sampled_from(["T", "t", " "]),
-    st.sampled_from(["Z", "z"]),
-    st.text(alphabet="0123456789", max_size=10) | st.text(alphabet="0123456789٣.Z+:", max_size=4),
-)
-def test_parse_ts_of_a_second_seen_before_reads_like_a_first_parse(
-    moment: datetime, sep: str, zone: str, fraction: str
-) -> None:
-    """The second parse of a UTC second takes the cached path: same results, rejections too."""
-    import pipeline.validation as validation
-
-    head = (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}{sep}"
-            f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}")
-    assert len(head) == 19
-    text = f"{head}.{fraction}{zone}" if fraction else head + zone
-    expected = _reference_parse_ts(text)
-    parse_ts(head + "Z")  # the same second, read in full first
-    assert validation._last_second[0][0] == head
-    for _ in range(2):
-        if expected is None:
-            with pytest.raises(ValidationFailure) as info:
-                parse_ts(text)
-            assert info.value.code == "bad_timestamp"
-        else:
-            assert parse_ts(text) == expected
-    validation._last_second[0] = ("", 0)  # and without the cache
-    if expected is not None:
         assert parse_ts(text) == expected
 
 

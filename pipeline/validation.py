@@ -107,7 +107,8 @@ def parse_ts(value: object) -> float:
     try:
         return datetime.fromisoformat(value if value[-1] != "z" else value[:-1] + "Z").timestamp()
     except (ValueError, OverflowError, OSError):
-        raise ValidationFailure("bad_timestamp", f"ts {value!r} is not a real date-time") from None
+        pass  # raised below, outside the handler (see validate_event)
+    raise ValidationFailure("bad_timestamp", f"ts {value!r} is not a real date-time")
 
 
 def validate_event(obj: Any) -> float:
@@ -127,11 +128,15 @@ def validate_event(obj: Any) -> float:
             else "schema_version is missing",
         )
     if not _is_valid(obj):
+        # raised outside the handler: a failure raised inside it would keep fastjsonschema's
+        # exception as its context, and that exception's frames lead back to the caller that
+        # holds the failure: a reference cycle per rejected event, left to the collector
+        reason = None
         try:
             _validate(obj)
         except fastjsonschema.JsonSchemaValueException as exc:
-            raise ValidationFailure("schema_violation", _reason(exc)) from None
-        raise ValidationFailure("schema_violation", _fast_reason(obj))
+            reason = _reason(exc)
+        raise ValidationFailure("schema_violation", reason if reason is not None else _fast_reason(obj))
     return parse_ts(obj["ts"])
 
 
@@ -168,5 +173,7 @@ def decode_event(raw: bytes | None, max_bytes: int) -> Event | ValidationFailure
     try:
         ts = validate_event(obj)
     except ValidationFailure as failure:
-        return failure
+        # returned, not raised on: without its traceback (frames that refer back to it) it is
+        # freed as soon as its dead letter is written, not by a collection of reference cycles
+        return failure.with_traceback(None)
     return Event(data=obj, ts=ts)

@@ -217,3 +217,33 @@ def test_iso_time_matches_datetime_formatting(ts: float) -> None:
 
     expected = datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     assert iso_time(ts) == expected
+
+
+def test_rejected_events_leave_no_reference_cycles() -> None:
+    """A rejection is freed when its dead letter is written, not by the cyclic collector (it
+    once kept frames, through its traceback and context, that held it: cycles per bad event,
+    which the attacker who sends them controls)."""
+    import gc
+
+    good = copy.deepcopy(VALID)
+    bad = [b"{not json", b"\xff\xfe{}", b"[1, 2]", b"", b"x" * 70000,
+           orjson.dumps({**good, "schema_version": "9"}), orjson.dumps({**good, "action": 5}),
+           orjson.dumps({**good, "ts": "yesterday"}), orjson.dumps({**good, "ts": "2026-02-30T10:00:00Z"})]
+
+    def admit(raw: bytes) -> str:  # as the processor: the result in a local of the caller
+        result = decode_event(raw, 65536)
+        assert isinstance(result, ValidationFailure)
+        return result.code
+
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        codes = {admit(raw) for raw in bad * 3}
+        gc.collect()
+        found = [type(o).__name__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert codes == {"not_json", "invalid_utf8", "not_object", "empty", "oversized", "unknown_schema_version",
+                     "schema_violation", "bad_timestamp"}
+    assert found == []

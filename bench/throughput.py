@@ -256,15 +256,6 @@ def _wait_for_group(bootstrap: str, group: str, topic: str, workers: int, timeou
     raise RuntimeError(f"the group of {workers} workers was not stable with partitions of {topic} in {timeout:.0f}s")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _processing_cpu(port: int) -> float | None:
     """The worker's ``agentwatch_processing_cpu_seconds`` (None where its tree does not count it
     or its metrics cannot be read)."""
@@ -288,7 +279,9 @@ def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path
     warm = events[:1000]
     asyncio.run(_produce(bootstrap, prefix + "agent.actions", warm))
     procs = []
-    ports = [_free_port() for _ in range(workers)]
+    from pipeline.broker import free_port
+
+    ports = [free_port() for _ in range(workers)]
     for i in range(workers):
         wenv = dict(env)
         wenv["AGENTWATCH_WORKER__METRICS_PORT"] = str(ports[i])

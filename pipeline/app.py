@@ -202,7 +202,9 @@ def create_app(
     @app.timer(10.0)
     async def record_run_figures() -> None:
         """Per-day event counts for the evidence report (store I/O off the event loop)."""
-        await asyncio.to_thread(stage.flush_stats, source)
+        counts = stage.take_day_counts()
+        if counts:
+            await asyncio.to_thread(stage.flush_stats, source, counts)
 
     @app.timer(5.0)
     async def report_lag() -> None:

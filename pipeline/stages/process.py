@@ -260,7 +260,30 @@ class ProcessStage:
         await sent
         if previous is not None:
             await previous
-        await asyncio.to_thread(self._write_side_outputs, outputs)
+        if self.store is not None:
+            self._count_days(outputs)
+        if self.destinations is not None or (
+                self.store is not None and any(o.kind in ("alerts", "incidents") for o in outputs)):
+            await asyncio.to_thread(self._write_side_outputs, outputs)
+
+    def _count_days(self, outputs: list[Output]) -> None:
+        """Count a delivered batch's events and dead letters per day, for the store's run
+        figures. Here, on the event loop, not in the writing thread: most batches have nothing
+        else for the store, and handing each to a thread cost more than the counting (the thread
+        needs the interpreter lock, which the busy event loop gives up only when forced, every
+        switch interval, and takes back only once the thread has run)."""
+        counts = self._day_counts
+        for o in outputs:
+            if o.kind == "enriched":
+                day = str(o.value.get("ts", ""))[:10]
+            elif o.kind == "dlq":
+                day = ""
+            else:
+                continue
+            entry = counts.get(day or _today())
+            if entry is None:
+                entry = counts[day or _today()] = [0, 0]
+            entry[0 if o.kind == "enriched" else 1] += 1
 
     def flush_state(self) -> None:
         """Write the state of every agent changed since the last flush, after the outputs of
@@ -329,23 +352,25 @@ class ProcessStage:
                 durable.set_result(None)
 
     def _write_side_outputs(self, outputs: list[Output]) -> None:
-        if self.store is not None:
-            if any(o.kind in ("alerts", "incidents") for o in outputs):
-                self.store.apply_outputs(outputs)
-            for o in outputs:
-                if o.kind in ("enriched", "dlq"):
-                    day = str(o.value.get("ts", ""))[:10] if o.kind == "enriched" else ""
-                    counts = self._day_counts.setdefault(day or _today(), [0, 0])
-                    counts[0 if o.kind == "enriched" else 1] += 1
+        if self.store is not None and any(o.kind in ("alerts", "incidents") for o in outputs):
+            self.store.apply_outputs(outputs)
         if self.destinations is not None:
             self.destinations.publish_outputs(outputs)
             self.destinations.flush()
 
-    def flush_stats(self, source: str) -> None:
-        """Add the events counted since the last call to the store's per-day run figures."""
-        if self.store is None or not self._day_counts:
-            return
+    def take_day_counts(self) -> dict[str, list[int]]:
+        """The per-day counts since the last call (on the event loop, which counts them)."""
         counts, self._day_counts = self._day_counts, {}
+        return counts
+
+    def flush_stats(self, source: str, counts: dict[str, list[int]] | None = None) -> None:
+        """Add ``counts`` (by default, those since the last call) to the store's per-day run
+        figures. Blocking store I/O: the worker calls it in a thread with counts it took on the
+        event loop."""
+        if counts is None:
+            counts = self.take_day_counts()
+        if self.store is None or not counts:
+            return
         for day, (events, dead) in counts.items():
             self.store.record_stats(day, events + dead, dead, source=source, mode="add")
 

@@ -213,3 +213,36 @@ def test_the_processors_cpu_is_counted_and_not_the_turns_between_its_steps() -> 
     assert len(burned) == 100
     assert other >= 0.09, "the neighbour ran between the steps"
     assert sum(burned) <= counted < sum(burned) + 0.5 * other + 0.02
+
+
+def test_events_and_dead_letters_are_counted_per_day_for_the_store(tmp_path: Any) -> None:
+    """The per-day run figures of the evidence report: valid events by their own day, dead
+    letters (no trustworthy time) under today; counted on the event loop as batches are delivered
+    and written by ``flush_stats``, once."""
+    import time
+
+    from pipeline.incidents import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'incidents.db'}")
+
+    async def run() -> ProcessStage:
+        processor = Processor(Settings(), detectors=[], clock=EventClock())
+        s = ProcessStage(processor, Sink(), Table(), WorkerMetrics(), actions_topic=ACTIONS, acks_topic="acks",
+                         control_topic="control", store=store, flush_seconds=3600)
+        batch = fetch("a1", 0, 5)
+        batch[TP(ACTIONS, 0)] += [Record(b"not json", b"a1", 5), Record(b"{}", b"a1", 6)]
+        batch[TP(ACTIONS, 1)] = [Record(event(0, agent="a2", ts="2026-11-03T10:00:00Z"), b"a2", 0)]
+        await s.handle(batch)
+        await s._last_side  # type: ignore[misc]
+        return s
+
+    s = asyncio.run(run())
+    counts = s.take_day_counts()
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert counts == {"2026-11-02": [5, 0], "2026-11-03": [1, 0], today: [0, 2]}
+    assert s.take_day_counts() == {}, "taken once"
+    s.flush_stats("worker-test", counts)
+    figures = store.stats()
+    assert figures["2026-11-02"]["events"] == 5 and figures["2026-11-03"]["events"] == 1
+    assert figures[today]["events"] == 2 and figures[today]["dead_letters"] == 2
+    store.close()

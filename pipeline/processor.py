@@ -57,17 +57,38 @@ _CORE = "core"
 FLEET_KEY = "*"
 
 
-@dataclass(slots=True)
 class InputRecord:
-    """One raw message as read from Kafka or a replay file."""
+    """One raw message as read from Kafka or a replay file.
 
-    value: bytes | None
-    key: bytes | None = None
-    topic: str = ""
-    partition: int = 0
-    offset: int = 0
-    timestamp_ms: int | None = None
-    line: int | None = None  # replay: 1-based line number in the input file
+    (A plain class with a dataclass's ``==`` and ``repr``, one per event: see
+    :class:`pipeline.records.Output` for why not a dataclass.)"""
+
+    __slots__ = ("key", "line", "offset", "partition", "timestamp_ms", "topic", "value")
+
+    def __init__(self, value: bytes | None, key: bytes | None = None, topic: str = "", partition: int = 0,
+                 offset: int = 0, timestamp_ms: int | None = None, line: int | None = None) -> None:
+        self.value = value
+        self.key = key
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.timestamp_ms = timestamp_ms
+        self.line = line  # replay: 1-based line number in the input file
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.value, self.key, self.topic, self.partition, self.offset, self.timestamp_ms, self.line)
+
+    def __repr__(self) -> str:
+        return (f"InputRecord(value={self.value!r}, key={self.key!r}, topic={self.topic!r}, "
+                f"partition={self.partition!r}, offset={self.offset!r}, timestamp_ms={self.timestamp_ms!r}, "
+                f"line={self.line!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, InputRecord):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -21,16 +20,46 @@ __all__ = ["Output", "OutputKind", "deterministic_id", "incident_id_for", "iso_t
 OutputKind = Literal["enriched", "alerts", "enforcement", "incidents", "dlq"]
 
 
-@dataclass(slots=True)
 class Output:
     """One record to write. ``partition`` is set for records derived from one input record (the
     enriched event, a dead letter): they go to the same partition number as their input, which
-    keeps each agent's records in order and lets the sink send them in per-partition batches."""
+    keeps each agent's records in order and lets the sink send them in per-partition batches.
 
-    kind: OutputKind
-    key: str | None
-    value: dict[str, Any]
-    partition: int | None = None
+    A plain class rather than a dataclass, with the dataclass's ``==`` and ``repr``: every event
+    makes at least one, and in the compiled build a dataclass keeps the ``__init__`` that
+    ``dataclasses`` generates at import time, an interpreted function (about 0.3 µs a call, and
+    the only interpreted frame left on an event's path), where this one compiles to a field fill.
+    """
+
+    __slots__ = ("key", "kind", "partition", "value")
+
+    def __init__(self, kind: OutputKind, key: str | None, value: dict[str, Any], partition: int | None = None) -> None:
+        self.kind = kind
+        self.key = key
+        self.value = value
+        self.partition = partition
+
+    def __repr__(self) -> str:
+        return f"Output(kind={self.kind!r}, key={self.key!r}, value={self.value!r}, partition={self.partition!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Output):
+            return NotImplemented
+        return (self.kind == other.kind and self.key == other.key and self.value == other.value
+                and self.partition == other.partition)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy, deepcopy and pickle rebuild it through __init__ (a compiled class has no other way)
+        return (Output, (self.kind, self.key, self.value, self.partition))
+
+
+#: a SHA-256 that nothing updates, copied for each id: in Python 3.11 with OpenSSL 3,
+#: ``hashlib.sha256()`` looks the algorithm up by name on every call (``EVP_MD_fetch``, a lock
+#: and a table lookup), which cost more than hashing the id's few bytes; a copy skips it
+#: (0.88 -> 0.46 µs per id here). The digest is the same.
+_SHA256 = hashlib.sha256()
 
 
 def deterministic_id(prefix: str, *parts: object) -> str:
@@ -40,7 +69,9 @@ def deterministic_id(prefix: str, *parts: object) -> str:
     True
     """
     text = "\x1f".join([p if type(p) is str else str(p) for p in parts])
-    return prefix + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    h = _SHA256.copy()
+    h.update(text.encode("utf-8", "surrogatepass"))
+    return prefix + h.hexdigest()[:32]
 
 
 #: the last day :func:`iso_time` formatted, (its first second, its "YYYY-MM-DDT" text), and the

@@ -30,7 +30,6 @@ a rebalance) leaves the state unchanged. Memory per agent is bounded by ``max_wi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.base import Event, Finding, Severity
@@ -56,19 +55,48 @@ def level_for(score: float, levels: dict[str, int]) -> str:
     return "info"
 
 
-@dataclass(slots=True)
 class RiskAssessment:
-    """The risk of one event and of its agent right after it."""
+    """The risk of one event and of its agent right after it.
 
-    score: int
-    agent_risk: int
-    factors: list[dict[str, Any]] = field(default_factory=list)
-    #: accumulated factors over the window: source, id, contribution, count
-    agent_factors: list[dict[str, Any]] = field(default_factory=list)
-    severity: str = "info"
-    agent_severity: str = "info"
-    #: the scorer that made this assessment, so the responder can take suppressed findings back
-    scorer: RiskScorer | None = field(default=None, repr=False, compare=False)
+    (A plain class with a dataclass's ``==`` and ``repr``, one per event: see
+    :class:`pipeline.records.Output` for why not a dataclass.)"""
+
+    __slots__ = ("agent_factors", "agent_risk", "agent_severity", "factors", "score", "scorer", "severity")
+
+    def __init__(
+        self,
+        score: int,
+        agent_risk: int,
+        factors: list[dict[str, Any]] | None = None,
+        agent_factors: list[dict[str, Any]] | None = None,
+        severity: str = "info",
+        agent_severity: str = "info",
+        scorer: RiskScorer | None = None,
+    ) -> None:
+        self.score = score
+        self.agent_risk = agent_risk
+        self.factors: list[dict[str, Any]] = [] if factors is None else factors
+        #: accumulated factors over the window: source, id, contribution, count
+        self.agent_factors: list[dict[str, Any]] = [] if agent_factors is None else agent_factors
+        self.severity = severity
+        self.agent_severity = agent_severity
+        #: the scorer that made this assessment, so the responder can take suppressed findings back
+        self.scorer = scorer
+
+    def __repr__(self) -> str:
+        return (f"RiskAssessment(score={self.score!r}, agent_risk={self.agent_risk!r}, factors={self.factors!r}, "
+                f"agent_factors={self.agent_factors!r}, severity={self.severity!r}, "
+                f"agent_severity={self.agent_severity!r})")
+
+    def __eq__(self, other: object) -> bool:
+        # the scorer is not compared, as in the dataclass it replaces
+        if not isinstance(other, RiskAssessment):
+            return NotImplemented
+        return (self.score == other.score and self.agent_risk == other.agent_risk and self.factors == other.factors
+                and self.agent_factors == other.agent_factors and self.severity == other.severity
+                and self.agent_severity == other.agent_severity)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def to_dict(self) -> dict[str, Any]:
         return {

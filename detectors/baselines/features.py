@@ -11,7 +11,6 @@ agent (possibly an attacker) controls all of it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["CATEGORIES", "CATEGORY_LABEL", "Features", "extract"]
@@ -79,21 +78,60 @@ _ARG_SHARE = (
 )
 
 
-@dataclass(slots=True)
 class Features:
-    kind: str
-    tool: str
-    symbol: str  # "kind:tool", the unit of the transition model
-    items: list[tuple[str, str]] = field(default_factory=list)  # (category, value)
-    hour_bin: int = 0  # hour of day (UTC) + 24 on Saturday/Sunday
-    hour_index: int = 0  # hours since the epoch
-    minute: int = 0  # minutes since the epoch
-    day: int = 0  # days since the epoch
-    log_bytes: float | None = None
-    log_rows: float | None = None
-    bytes_out: int | None = None
-    rows: int | None = None
-    denied: bool = False
+    """What the baselines read of one event, extracted once per event.
+
+    (A plain class with a dataclass's ``==`` and ``repr``, one per event: see
+    :class:`pipeline.records.Output` for why not a dataclass.)"""
+
+    __slots__ = ("bytes_out", "day", "denied", "hour_bin", "hour_index", "items", "kind", "log_bytes", "log_rows",
+                 "minute", "rows", "symbol", "tool")
+
+    def __init__(
+        self,
+        kind: str,
+        tool: str,
+        symbol: str,
+        items: list[tuple[str, str]] | None = None,
+        hour_bin: int = 0,
+        hour_index: int = 0,
+        minute: int = 0,
+        day: int = 0,
+        log_bytes: float | None = None,
+        log_rows: float | None = None,
+        bytes_out: int | None = None,
+        rows: int | None = None,
+        denied: bool = False,
+    ) -> None:
+        self.kind = kind
+        self.tool = tool
+        self.symbol = symbol  # "kind:tool", the unit of the transition model
+        self.items: list[tuple[str, str]] = [] if items is None else items  # (category, value)
+        self.hour_bin = hour_bin  # hour of day (UTC) + 24 on Saturday/Sunday
+        self.hour_index = hour_index  # hours since the epoch
+        self.minute = minute  # minutes since the epoch
+        self.day = day  # days since the epoch
+        self.log_bytes = log_bytes
+        self.log_rows = log_rows
+        self.bytes_out = bytes_out
+        self.rows = rows
+        self.denied = denied
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.kind, self.tool, self.symbol, self.items, self.hour_bin, self.hour_index, self.minute, self.day,
+                self.log_bytes, self.log_rows, self.bytes_out, self.rows, self.denied)
+
+    def __repr__(self) -> str:
+        names = ("kind", "tool", "symbol", "items", "hour_bin", "hour_index", "minute", "day", "log_bytes",
+                 "log_rows", "bytes_out", "rows", "denied")
+        return "Features(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True)) + ")"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Features):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _clean(value: str, limit: int = 200) -> str:

@@ -118,7 +118,12 @@ def _id_hash(event_id: str) -> bytes:
     a new id collide with one this agent used recently is a second-preimage search on 64 bits,
     far out of reach; 8 bytes per id instead of the id itself keeps the checkpointed state small
     (256 UUID-like ids as JSON were ~14 KB per agent, written on every state flush)."""
-    return blake2b(event_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    h = _BLAKE2B_8.copy()  # (a copy of an empty one: the constructor's keyword parsing cost more)
+    h.update(event_id.encode("utf-8", "surrogatepass"))
+    return h.digest()
+
+
+_BLAKE2B_8 = blake2b(digest_size=8)
 
 
 class _AgentCore:

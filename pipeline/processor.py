@@ -43,7 +43,8 @@ from dataclasses import dataclass, field
 from hashlib import blake2b
 from typing import Any
 
-from detectors.base import Detector, Event, Finding, Severity, Stateful
+from detectors.base import Detector, Stateful
+from detectors.events import Event, Finding, Severity
 from pipeline.records import Output, deterministic_id, iso_time
 from pipeline.settings import Settings
 from pipeline.validation import ValidationFailure, decode_event

@@ -46,7 +46,7 @@ from typing import Any
 import fastjsonschema
 
 import schemas
-from detectors.base import Event, Finding
+from detectors.events import Event, Finding
 from pipeline.alerting import AlertContext, Alerter, Suppression, SuppressionError
 from pipeline.enforcement.keys import KeyFileError, load_signer
 from pipeline.enforcement.ladder import (

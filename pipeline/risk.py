@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from detectors.base import Event, Finding, Severity
+from detectors.events import Event, Finding, Severity
 from pipeline.settings import RiskSettings
 
 __all__ = ["RiskAssessment", "RiskScorer", "level_for"]

@@ -36,7 +36,7 @@ import jsonschema_rs
 import orjson
 
 import schemas
-from detectors.base import Event
+from detectors.events import Event
 
 __all__ = ["ValidationFailure", "decode_event", "parse_ts", "validate_event"]
 

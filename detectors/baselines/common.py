@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from detectors.base import Event, Finding, Severity
 from detectors.baselines.features import Features
 from detectors.baselines.state import AgentState, RoleProfile
+from detectors.events import Event, Finding, Severity
 
 __all__ = ["Obs", "fmt_bytes", "fmt_span", "make_finding"]
 

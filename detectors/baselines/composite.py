@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from detectors.base import Event, Finding
 from detectors.baselines.common import Obs
 from detectors.baselines.features import extract
 from detectors.baselines.multivariate import MultivariateBaseline
@@ -31,6 +30,7 @@ from detectors.baselines.sequence import SequenceBaseline
 from detectors.baselines.state import AgentState, SharedState
 from detectors.baselines.timeofday import TimeBaseline
 from detectors.baselines.volume import VolumeBaseline
+from detectors.events import Event, Finding
 
 if TYPE_CHECKING:
     from pipeline.settings import BaselineSettings

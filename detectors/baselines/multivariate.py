@@ -24,9 +24,9 @@ from typing import Any
 
 from river.anomaly import HalfSpaceTrees
 
-from detectors.base import Finding
 from detectors.baselines.common import Obs, make_finding
 from detectors.baselines.timeofday import hour_share
+from detectors.events import Finding
 
 __all__ = ["FEATURES", "MultivariateBaseline", "hst_from_json", "hst_to_json"]
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from bisect import bisect_left
 
-from detectors.base import Finding
 from detectors.baselines.common import Obs, fmt_pct, fmt_span, make_finding
 from detectors.baselines.features import CAT_INDEX, CATEGORY_LABEL, DESTINATIONS
 from detectors.baselines.stats import h64
+from detectors.events import Finding
 
 __all__ = ["NoveltyBaseline", "item_key"]
 

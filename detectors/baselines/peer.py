@@ -19,10 +19,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from detectors.base import Finding
 from detectors.baselines.common import Obs, fmt_bytes, fmt_pct, make_finding
 from detectors.baselines.rate import crossed, rate_threshold
 from detectors.baselines.timeofday import hour_share, usual_hours
+from detectors.events import Finding
 
 __all__ = ["PeerBaseline"]
 

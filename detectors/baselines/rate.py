@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 
-from detectors.base import Finding
 from detectors.baselines.common import Obs, make_finding
+from detectors.events import Finding
 
 __all__ = ["RateBaseline", "rate_threshold"]
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 
-from detectors.base import Finding
 from detectors.baselines.common import Obs, make_finding
 from detectors.baselines.stats import h64
+from detectors.events import Finding
 
 __all__ = ["SequenceBaseline"]
 

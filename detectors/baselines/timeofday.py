@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from detectors.base import Finding
 from detectors.baselines.common import Obs, fmt_pct, make_finding
+from detectors.events import Finding
 
 __all__ = ["TimeBaseline", "hour_share"]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 
-from detectors.base import Finding
 from detectors.baselines.common import Obs, fmt_bytes, make_finding
 from detectors.baselines.stats import EW
+from detectors.events import Finding
 
 __all__ = ["VolumeBaseline"]
 

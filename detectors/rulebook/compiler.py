@@ -54,7 +54,7 @@ from sigma.types import (
     SpecialChars,
 )
 
-from detectors.base import Event
+from detectors.events import Event
 from detectors.parsing.shell import ParsedShell
 from detectors.rulebook.fields import (
     DERIVED_EVENT_FIELDS,

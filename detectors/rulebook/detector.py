@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from detectors.base import Event, Finding
+from detectors.events import Event, Finding
 from detectors.rulebook.compiler import Hit, Matcher, compile_rules
 from detectors.rulebook.fields import event_value
 from detectors.rulebook.loader import BUILTIN_DIR, Catalog, load_catalog

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from detectors.base import Event
+from detectors.events import Event
 from detectors.parsing.shell import ParsedShell, SimpleCommand, parse_shell
 from detectors.parsing.sql import SqlStatement, parse_sql, sql_in_command
 

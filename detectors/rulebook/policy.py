@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from detectors.base import Event, Finding, Severity
+from detectors.events import Event, Finding, Severity
 from detectors.rulebook.fields import shell_of, sql_of
 
 if TYPE_CHECKING:

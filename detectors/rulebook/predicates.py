@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from detectors.base import Event
+from detectors.events import Event
 from detectors.rulebook.fields import View
 
 __all__ = ["PREDICATES", "PredicateContext", "predicate"]

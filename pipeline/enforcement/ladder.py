@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from detectors.base import Finding, Severity
+from detectors.events import Finding, Severity
 from pipeline.records import deterministic_id, iso_time
 
 __all__ = [

@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from detectors.base import Event, Severity
+from detectors.events import Event, Severity
 from pipeline.records import Output, deterministic_id, incident_id_for, iso_time
 from pipeline.settings import IncidentSettings
 

@@ -80,3 +80,30 @@ def test_replay_is_byte_identical_across_processes_and_builds(tmp_path: Path) ->
     assert here["alerts.jsonl"] and here["dlq.jsonl"].count(b"\n") == 7
     for name in OUTPUTS:
         assert here[name] == reference[name], f"{name} differs between {ROOT} and {SOURCE_TREE}"
+
+
+def test_compiled_modules_import_compiled_classes_from_where_mypyc_sees_them() -> None:
+    """mypyc analyses only the compiled files (``--follow-imports=skip``): a name imported from
+    any other module is ``Any`` to it. A compiled class imported through a re-export of an
+    interpreted module (``from detectors.base import Event``) therefore compiles to generic
+    attribute lookups and calls on every use, as it did for the event and its findings until
+    the ninth session. Each compiled class must be imported from a compiled module."""
+    import ast
+    import importlib
+
+    compiled = {module_name(p) for p in COMPILED}
+    wrong = []
+    for path in COMPILED:
+        tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or node.level or node.module in compiled:
+                continue
+            if not (node.module or "").startswith(("pipeline", "detectors")):
+                continue
+            mod = importlib.import_module(node.module or "")
+            for alias in node.names:
+                obj = getattr(mod, alias.name, None)
+                home = getattr(obj, "__module__", None)
+                if isinstance(obj, type) and home in compiled:
+                    wrong.append(f"{path}:{node.lineno} imports {alias.name} from {node.module}, not from {home}")
+    assert not wrong, "\n".join(wrong)

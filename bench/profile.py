@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import shutil
 import subprocess
 import sys
@@ -51,8 +50,6 @@ __all__ = ["Profile", "parse_raw"]
 _LOCK_WAIT = ("pthread_cond_wait", "pthread_cond_timedwait", "take_gil", "drop_gil")
 #: a frame of the event loop waiting for I/O
 _IDLE = ("EpollSelector.select", "epoll_wait", "select.epoll.poll")
-#: py-spy's frame text: ``name (file:line)``, or ``name`` alone
-_FRAME = re.compile(r"^(.*?)(?: \([^()]*\))?$")
 
 
 @dataclass
@@ -84,8 +81,13 @@ class Profile:
 
 
 def _name(frame: str) -> str:
-    m = _FRAME.match(frame.strip())
-    return m.group(1) if m else frame.strip()
+    """``name (file:line)`` -> ``name`` (py-spy's frame text; some frames have no location)."""
+    frame = frame.strip()
+    if frame.endswith(")"):
+        name, sep, _ = frame.rpartition(" (")
+        if sep:
+            return name
+    return frame
 
 
 def _ours(name: str) -> bool:

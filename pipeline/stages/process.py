@@ -275,15 +275,15 @@ class ProcessStage:
         counts = self._day_counts
         for o in outputs:
             if o.kind == "enriched":
-                day = str(o.value.get("ts", ""))[:10]
+                column, day = 0, str(o.value.get("ts", ""))[:10] or _today()
             elif o.kind == "dlq":
-                day = ""
+                column, day = 1, _today()  # a dead letter's own time cannot be trusted
             else:
                 continue
-            entry = counts.get(day or _today())
+            entry = counts.get(day)
             if entry is None:
-                entry = counts[day or _today()] = [0, 0]
-            entry[0 if o.kind == "enriched" else 1] += 1
+                entry = counts[day] = [0, 0]
+            entry[column] += 1
 
     def flush_state(self) -> None:
         """Write the state of every agent changed since the last flush, after the outputs of

@@ -91,6 +91,10 @@ class InputRecord:
 
     __hash__ = None  # type: ignore[assignment]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy, deepcopy and pickle rebuild it through __init__ (a compiled class has no other way)
+        return (InputRecord, self._fields())
+
 
 @dataclass
 class ProcessorStats:

@@ -98,6 +98,11 @@ class RiskAssessment:
 
     __hash__ = None  # type: ignore[assignment]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy, deepcopy and pickle rebuild it through __init__ (a compiled class has no other way)
+        return (RiskAssessment, (self.score, self.agent_risk, self.factors, self.agent_factors, self.severity,
+                                 self.agent_severity, self.scorer))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "score": self.score,

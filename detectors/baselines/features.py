@@ -133,6 +133,10 @@ class Features:
 
     __hash__ = None  # type: ignore[assignment]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy, deepcopy and pickle rebuild it through __init__ (a compiled class has no other way)
+        return (Features, self._fields())
+
 
 def _clean(value: str, limit: int = 200) -> str:
     return value.strip().strip("\"'`").lower()[:limit]

@@ -107,3 +107,31 @@ def test_compiled_modules_import_compiled_classes_from_where_mypyc_sees_them() -
                 if isinstance(obj, type) and home in compiled:
                     wrong.append(f"{path}:{node.lineno} imports {alias.name} from {node.module}, not from {home}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_per_event_value_classes_copy_and_pickle_as_their_dataclasses_did() -> None:
+    """``Output``, ``InputRecord``, ``RiskAssessment`` and ``Features`` are plain classes (a
+    dataclass's ``__init__`` stays interpreted in the compiled build); a compiled class copies
+    and pickles only through its ``__reduce__``, so each keeps what the dataclass gave."""
+    import copy
+    import pickle
+
+    from detectors.baselines.features import Features
+    from pipeline.processor import InputRecord
+    from pipeline.records import Output
+    from pipeline.risk import RiskAssessment
+
+    values = [
+        Output("enriched", "agent-1", {"a": [1, 2]}, 3),
+        InputRecord(b"{}", b"k", "agent.actions", 2, 17, 1700000000000, 5),
+        RiskAssessment(40, 55, [{"source": "rules", "id": "x"}], [], "medium", "high"),
+        Features("shell", "bash", "shell:bash", [("binary", "curl")], 9, 480000, 28800000, 20000, 3.5, None, 3000,
+                 None, True),
+    ]
+    for v in values:
+        for clone in (copy.copy(v), copy.deepcopy(v), pickle.loads(pickle.dumps(v))):
+            assert type(clone) is type(v) and clone == v and clone is not v
+            assert repr(clone) == repr(v)
+    changed = copy.deepcopy(values[3])
+    changed.items.append(("host", "example.com"))
+    assert changed != values[3] and values[3].items == [("binary", "curl")], "a deep copy shares no list"

@@ -3,7 +3,7 @@ function), waiting for the interpreter lock, idle in the event loop."""
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.profile import parse_raw
@@ -31,10 +31,13 @@ def test_samples_of_the_main_thread_are_split_by_what_it_did() -> None:
     assert d["samples"] == 13 and d["waiting_for_interpreter_lock"] == 3
 
 
-@given(st.lists(st.tuples(st.lists(st.sampled_from(["a.f (x.py:1)", "CPyDef_b (c.c:2)", "pthread_cond_wait (libc)",
-                                                     "EpollSelector.select (s.py:1)", "run_worker (t.py:1)", "0x1"]),
-                                   min_size=1, max_size=8),
-                          st.integers(1, 1000)), max_size=30))
+FRAMES = ["a.f (x.py:1)", "CPyDef_b (c.c:2)", "pthread_cond_wait (libc)", "EpollSelector.select (s.py:1)",
+          "run_worker (t.py:1)", "0x1"]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.lists(st.sampled_from(FRAMES), min_size=1, max_size=6), st.integers(1, 1000)),
+                max_size=12))
 def test_every_main_thread_sample_lands_in_exactly_one_bucket(stacks: list[tuple[list[str], int]]) -> None:
     lines = [";".join(frames) + f" {n}" for frames, n in stacks]
     prof = parse_raw(lines)

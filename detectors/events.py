@@ -12,9 +12,46 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-__all__ = ["Event", "Finding", "Severity"]
+__all__ = ["Event", "Finding", "Severity", "Value"]
+
+
+class Value:
+    """Base of the per-event value classes that would be dataclasses but for the compiled build
+    (``Output``, ``InputRecord``, ``RiskAssessment``, ``Features``): there a dataclass keeps the
+    ``__init__`` that ``dataclasses`` generates, an interpreted function, where a class that
+    writes its own compiles to a field fill. A subclass writes ``__init__`` and names its
+    parameters, in order, in ``_NAMES``; this gives it the dataclass's ``==`` and ``repr`` (over
+    the first ``_SHOWN`` of them: the rest are like ``compare=False, repr=False`` fields), its
+    copy and pickle (through ``__init__``: a compiled class has no other way) and no hash."""
+
+    __slots__ = ()
+    _NAMES: ClassVar[tuple[str, ...]] = ()
+    _SHOWN: ClassVar[int] = 64
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple([getattr(self, name) for name in self._NAMES])
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._NAMES[: self._SHOWN])
+        return f"{type(self).__name__}({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self._NAMES[: self._SHOWN])
+
+    def __ne__(self, other: object) -> bool:
+        # written out: mypyc fails to derive it from an inherited __eq__
+        if type(other) is not type(self):
+            return NotImplemented
+        return not self.__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclasses these replace
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), self._values())
 
 
 class Severity(enum.IntEnum):

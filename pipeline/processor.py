@@ -44,7 +44,7 @@ from hashlib import blake2b
 from typing import Any
 
 from detectors.base import Detector, Stateful
-from detectors.events import Event, Finding, Severity
+from detectors.events import Event, Finding, Severity, Value
 from pipeline.records import Output, deterministic_id, iso_time
 from pipeline.settings import Settings
 from pipeline.validation import ValidationFailure, decode_event
@@ -58,13 +58,13 @@ _CORE = "core"
 FLEET_KEY = "*"
 
 
-class InputRecord:
+class InputRecord(Value):
     """One raw message as read from Kafka or a replay file.
 
-    (A plain class with a dataclass's ``==`` and ``repr``, one per event: see
-    :class:`pipeline.records.Output` for why not a dataclass.)"""
+    (Not a dataclass, as :class:`~detectors.events.Value` says.)"""
 
     __slots__ = ("key", "line", "offset", "partition", "timestamp_ms", "topic", "value")
+    _NAMES = ("value", "key", "topic", "partition", "offset", "timestamp_ms", "line")
 
     def __init__(self, value: bytes | None, key: bytes | None = None, topic: str = "", partition: int = 0,
                  offset: int = 0, timestamp_ms: int | None = None, line: int | None = None) -> None:
@@ -75,25 +75,6 @@ class InputRecord:
         self.offset = offset
         self.timestamp_ms = timestamp_ms
         self.line = line  # replay: 1-based line number in the input file
-
-    def _fields(self) -> tuple[Any, ...]:
-        return (self.value, self.key, self.topic, self.partition, self.offset, self.timestamp_ms, self.line)
-
-    def __repr__(self) -> str:
-        return (f"InputRecord(value={self.value!r}, key={self.key!r}, topic={self.topic!r}, "
-                f"partition={self.partition!r}, offset={self.offset!r}, timestamp_ms={self.timestamp_ms!r}, "
-                f"line={self.line!r})")
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, InputRecord):
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # copy, deepcopy and pickle rebuild it through __init__ (a compiled class has no other way)
-        return (InputRecord, self._fields())
 
 
 @dataclass

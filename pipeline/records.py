@@ -15,44 +15,31 @@ import math
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from detectors.events import Value
+
 __all__ = ["Output", "OutputKind", "deterministic_id", "incident_id_for", "iso_time"]
 
 OutputKind = Literal["enriched", "alerts", "enforcement", "incidents", "dlq"]
 
 
-class Output:
+class Output(Value):
     """One record to write. ``partition`` is set for records derived from one input record (the
     enriched event, a dead letter): they go to the same partition number as their input, which
     keeps each agent's records in order and lets the sink send them in per-partition batches.
 
-    A plain class rather than a dataclass, with the dataclass's ``==`` and ``repr``: every event
-    makes at least one, and in the compiled build a dataclass keeps the ``__init__`` that
-    ``dataclasses`` generates at import time, an interpreted function (about 0.3 µs a call, and
-    the only interpreted frame left on an event's path), where this one compiles to a field fill.
+    Not a dataclass: every event makes at least one, and in the compiled build a dataclass's
+    ``__init__`` stays an interpreted function (about 0.3 µs a call, and the only interpreted
+    frame left on an event's path); :class:`~detectors.events.Value` says more.
     """
 
     __slots__ = ("key", "kind", "partition", "value")
+    _NAMES = ("kind", "key", "value", "partition")
 
     def __init__(self, kind: OutputKind, key: str | None, value: dict[str, Any], partition: int | None = None) -> None:
         self.kind = kind
         self.key = key
         self.value = value
         self.partition = partition
-
-    def __repr__(self) -> str:
-        return f"Output(kind={self.kind!r}, key={self.key!r}, value={self.value!r}, partition={self.partition!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Output):
-            return NotImplemented
-        return (self.kind == other.kind and self.key == other.key and self.value == other.value
-                and self.partition == other.partition)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # copy, deepcopy and pickle rebuild it through __init__ (a compiled class has no other way)
-        return (Output, (self.kind, self.key, self.value, self.partition))
 
 
 #: a SHA-256 that nothing updates, copied for each id: in Python 3.11 with OpenSSL 3,

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from detectors.events import Event, Finding, Severity
+from detectors.events import Event, Finding, Severity, Value
 from pipeline.settings import RiskSettings
 
 __all__ = ["RiskAssessment", "RiskScorer", "level_for"]
@@ -55,13 +55,14 @@ def level_for(score: float, levels: dict[str, int]) -> str:
     return "info"
 
 
-class RiskAssessment:
+class RiskAssessment(Value):
     """The risk of one event and of its agent right after it.
 
-    (A plain class with a dataclass's ``==`` and ``repr``, one per event: see
-    :class:`pipeline.records.Output` for why not a dataclass.)"""
+    (Not a dataclass, as :class:`~detectors.events.Value` says.)"""
 
     __slots__ = ("agent_factors", "agent_risk", "agent_severity", "factors", "score", "scorer", "severity")
+    _NAMES = ("score", "agent_risk", "factors", "agent_factors", "severity", "agent_severity", "scorer")
+    _SHOWN = 6  # the scorer is neither compared nor shown
 
     def __init__(
         self,
@@ -82,26 +83,6 @@ class RiskAssessment:
         self.agent_severity = agent_severity
         #: the scorer that made this assessment, so the responder can take suppressed findings back
         self.scorer = scorer
-
-    def __repr__(self) -> str:
-        return (f"RiskAssessment(score={self.score!r}, agent_risk={self.agent_risk!r}, factors={self.factors!r}, "
-                f"agent_factors={self.agent_factors!r}, severity={self.severity!r}, "
-                f"agent_severity={self.agent_severity!r})")
-
-    def __eq__(self, other: object) -> bool:
-        # the scorer is not compared, as in the dataclass it replaces
-        if not isinstance(other, RiskAssessment):
-            return NotImplemented
-        return (self.score == other.score and self.agent_risk == other.agent_risk and self.factors == other.factors
-                and self.agent_factors == other.agent_factors and self.severity == other.severity
-                and self.agent_severity == other.agent_severity)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # copy, deepcopy and pickle rebuild it through __init__ (a compiled class has no other way)
-        return (RiskAssessment, (self.score, self.agent_risk, self.factors, self.agent_factors, self.severity,
-                                 self.agent_severity, self.scorer))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from detectors.events import Value
+
 __all__ = ["CATEGORIES", "CATEGORY_LABEL", "Features", "extract"]
 
 MAX_ITEMS = 12
@@ -78,14 +80,15 @@ _ARG_SHARE = (
 )
 
 
-class Features:
+class Features(Value):
     """What the baselines read of one event, extracted once per event.
 
-    (A plain class with a dataclass's ``==`` and ``repr``, one per event: see
-    :class:`pipeline.records.Output` for why not a dataclass.)"""
+    (Not a dataclass, as :class:`~detectors.events.Value` says.)"""
 
     __slots__ = ("bytes_out", "day", "denied", "hour_bin", "hour_index", "items", "kind", "log_bytes", "log_rows",
                  "minute", "rows", "symbol", "tool")
+    _NAMES = ("kind", "tool", "symbol", "items", "hour_bin", "hour_index", "minute", "day", "log_bytes", "log_rows",
+              "bytes_out", "rows", "denied")
 
     def __init__(
         self,
@@ -116,26 +119,6 @@ class Features:
         self.bytes_out = bytes_out
         self.rows = rows
         self.denied = denied
-
-    def _fields(self) -> tuple[Any, ...]:
-        return (self.kind, self.tool, self.symbol, self.items, self.hour_bin, self.hour_index, self.minute, self.day,
-                self.log_bytes, self.log_rows, self.bytes_out, self.rows, self.denied)
-
-    def __repr__(self) -> str:
-        names = ("kind", "tool", "symbol", "items", "hour_bin", "hour_index", "minute", "day", "log_bytes",
-                 "log_rows", "bytes_out", "rows", "denied")
-        return "Features(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True)) + ")"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Features):
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # copy, deepcopy and pickle rebuild it through __init__ (a compiled class has no other way)
-        return (Features, self._fields())
 
 
 def _clean(value: str, limit: int = 200) -> str:

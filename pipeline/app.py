@@ -202,7 +202,11 @@ def create_app(
     async def write_run_figures() -> None:
         counts = stage.take_day_counts()
         if counts:
-            await asyncio.to_thread(stage.flush_stats, source, counts)
+            try:
+                await asyncio.to_thread(stage.flush_stats, source, counts)
+            except Exception as exc:  # the store is down: say so, the worker goes on (or stops)
+                log.warning("could not add the run figures of %d day(s) to the incident store (%s)",
+                            len(counts), str(exc)[:200])
 
     @app.timer(10.0)
     async def record_run_figures() -> None:

@@ -260,11 +260,12 @@ class ProcessStage:
         await sent
         if previous is not None:
             await previous
+        to_store = False
         if self.store is not None:
             self._count_days(outputs)
-        if self.destinations is not None or (
-                self.store is not None and any(o.kind in ("alerts", "incidents") for o in outputs)):
-            await asyncio.to_thread(self._write_side_outputs, outputs)
+            to_store = any(o.kind in ("alerts", "incidents") for o in outputs)
+        if to_store or self.destinations is not None:
+            await asyncio.to_thread(self._write_side_outputs, outputs, to_store)
 
     def _count_days(self, outputs: list[Output]) -> None:
         """Count a delivered batch's events and dead letters per day, for the store's run
@@ -351,8 +352,8 @@ class ProcessStage:
             if not durable.done():
                 durable.set_result(None)
 
-    def _write_side_outputs(self, outputs: list[Output]) -> None:
-        if self.store is not None and any(o.kind in ("alerts", "incidents") for o in outputs):
+    def _write_side_outputs(self, outputs: list[Output], to_store: bool) -> None:
+        if to_store and self.store is not None:
             self.store.apply_outputs(outputs)
         if self.destinations is not None:
             self.destinations.publish_outputs(outputs)
@@ -363,12 +364,9 @@ class ProcessStage:
         counts, self._day_counts = self._day_counts, {}
         return counts
 
-    def flush_stats(self, source: str, counts: dict[str, list[int]] | None = None) -> None:
-        """Add ``counts`` (by default, those since the last call) to the store's per-day run
-        figures. Blocking store I/O: the worker calls it in a thread with counts it took on the
-        event loop."""
-        if counts is None:
-            counts = self.take_day_counts()
+    def flush_stats(self, source: str, counts: dict[str, list[int]]) -> None:
+        """Add ``counts`` (from :meth:`take_day_counts`) to the store's per-day run figures.
+        Blocking store I/O: the worker calls it in a thread with counts it took on the event loop."""
         if self.store is None or not counts:
             return
         for day, (events, dead) in counts.items():

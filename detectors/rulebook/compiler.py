@@ -386,6 +386,8 @@ class FieldIndex:
         "eq_cs",
         "field",
         "memo",
+        "memo_hits",
+        "memo_pays",
         "rset",
         "set_pids",
         "verify",
@@ -403,6 +405,9 @@ class FieldIndex:
         self._direct_ops: list[str] = []
         # keys: a field's values (tuple or None), or one string for a single-string value
         self.memo: dict[Values | str | None, frozenset[int]] = {}
+        # for :meth:`unit_truth`: hits since the memo was last cleared, and whether it still pays
+        self.memo_hits = 0
+        self.memo_pays = True
 
     def add(self, pid: int, pred: Pred, set_patterns: list[tuple[str, int]]) -> None:
         if pred.op == "eq":
@@ -483,6 +488,38 @@ class FieldIndex:
         self.truth(None, absent)
         self.truth(("x",), present)
         return (frozenset(absent) or _EMPTY, frozenset(present) or _EMPTY)
+
+    def unit_truth(self, values: Values | None, out: set[int]) -> None:
+        """:meth:`truth` for a field of a command text's parse (view fields, unit fields), into
+        ``out``, memoised while that pays.
+
+        The texts themselves are cached per text, but most of their parse fields repeat across
+        texts that differ elsewhere: the simulated fleet's 7,251 new texts in 40,000 events had
+        59 distinct ``shell.programs``, 99 ``shell.flags``, 35 ``sql.kind``. A memo hit saves
+        the field's RE2 scan, which also releases the interpreter lock to any thread waiting
+        for it. A field whose values rarely repeat (the argument line: 4,928 distinct of 5,633)
+        stops memoising, for good, once a full memo has served fewer hits than it held entries;
+        the truth does not depend on the memo, so when it stops changes nothing but cost."""
+        if not self.memo_pays:
+            self.truth(values, out)
+            return
+        memo = self.memo
+        got = memo.get(values)
+        if got is not None:
+            self.memo_hits += 1
+        else:
+            t: set[int] = set()
+            self.truth(values, t)
+            got = frozenset(t) if t else _EMPTY
+            if values is None or (len(values) <= 8 and sum(map(len, values)) <= _MEMO_MAX_CHARS):
+                if len(memo) >= _MEMO_ENTRIES:
+                    self.memo_pays = self.memo_hits >= len(memo)
+                    self.memo_hits = 0
+                    memo.clear()
+                if self.memo_pays:
+                    memo[values] = got
+        if got:
+            out.update(got)
 
     def memo_truth(self, values: Values | None) -> frozenset[int]:
         """The predicates true for ``values``, memoised (event-level fields repeat a lot)."""
@@ -1086,8 +1123,10 @@ class Matcher:
         self._target_memo.clear()
         for memo in self._group_memos.values():
             memo.clear()
-        for fi in self.event_fields:
+        for fi in [*self.event_fields, *(f for fs in self.view_fields.values() for f in fs)]:
             fi.memo.clear()
+            fi.memo_hits = 0
+            fi.memo_pays = True
 
     @property
     def cache_info(self) -> dict[str, int]:
@@ -1235,7 +1274,7 @@ class Matcher:
         )
         base: set[int] = set()
         for name, fi in self._unit_fields:
-            fi.truth(unit_value(name, parsed, stmts), base)
+            fi.unit_truth(unit_value(name, parsed, stmts), base)
         vtruth: list[frozenset[int]] = []
         for v in views:
             t: set[int] = set()
@@ -1243,7 +1282,7 @@ class Matcher:
             for name, fi, direct in self.view_plan.get(v.kind, ()):
                 vals = fields.get(name)
                 if vals or direct:  # most view fields are empty: skip the call
-                    fi.truth(vals, t)
+                    fi.unit_truth(vals, t)
             vtruth.append(frozenset(t) if t else _EMPTY)
         return _Unit(parsed, stmts, views, tuple(vtruth), frozenset(base) if base else _EMPTY)
 

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from detectors.base import Event
 from detectors.rulebook import RuleDetector, make_event
 from detectors.rulebook.compiler import (
+    _MEMO_ENTRIES,
     MAX_PLANS,
     UNIT_CACHE_MAX_TEXT,
     CompiledRule,
@@ -194,6 +195,31 @@ def test_inline_cases_same_as_reference_with_a_tiny_cache(detector: RuleDetector
     for ev in order:
         assert fast_match(matcher, ev) == reference_match(matcher, ev), ev.data
     assert len(matcher._units) <= 3
+
+
+def test_parse_field_memo_keeps_what_repeats_and_stops_where_nothing_does() -> None:
+    """A command text's parse fields are memoised per field (``FieldIndex.unit_truth``): the
+    truth is the unmemoised one either way, a field whose values repeat keeps its memo, and a
+    field of unique values stops memoising once a full memo served fewer hits than entries."""
+    matcher = RuleDetector(RulesSettings()).ruleset.matcher
+    fields = {fi.field: fi for fs in matcher.view_fields.values() for fi in fs}
+    args, program = fields["shell.args"], fields["shell.program"]
+    programs = ("rm", "curl", "nc", "kubectl", "psql")
+    hits = 0
+    for i in range(2 * _MEMO_ENTRIES + 10):
+        for fi, values in ((args, ("-rf", f"/srv/cache/{i:08x}")), (program, (programs[i % len(programs)],))):
+            got: set[int] = set()
+            want: set[int] = set()
+            fi.unit_truth(values, got)
+            fi.truth(values, want)
+            assert got == want, (fi.field, values)
+            hits += bool(got)
+    assert hits > 0  # some of these values make predicates true
+    assert not args.memo_pays and not args.memo
+    assert program.memo_pays and len(program.memo) == len(programs)
+    assert program.memo_hits == 2 * _MEMO_ENTRIES + 10 - len(programs)
+    matcher.clear_caches()
+    assert args.memo_pays and not program.memo and program.memo_hits == 0
 
 
 _COMMANDS = [

@@ -373,6 +373,8 @@ def _verifier(pred: Pred) -> Callable[[Values], bool]:
 #: full; only short values are memoised, so an attacker cannot make it large)
 _MEMO_ENTRIES = 4096
 _MEMO_MAX_CHARS = 512
+#: where :meth:`FieldIndex.unit_truth` first judges whether its memo pays
+_MEMO_JUDGED = 256
 
 
 class FieldIndex:
@@ -498,8 +500,10 @@ class FieldIndex:
         59 distinct ``shell.programs``, 99 ``shell.flags``, 35 ``sql.kind``. A memo hit saves
         the field's RE2 scan, which also releases the interpreter lock to any thread waiting
         for it. A field whose values rarely repeat (the argument line: 4,928 distinct of 5,633)
-        stops memoising, for good, once a full memo has served fewer hits than it held entries;
-        the truth does not depend on the memo, so when it stops changes nothing but cost."""
+        stops memoising, for good, once its memo has served fewer hits than it holds entries,
+        judged at :data:`_MEMO_JUDGED` entries and whenever the memo is full (a memo that
+        reached 256 distinct values without as many hits is not a repeating field). The truth
+        does not depend on the memo, so when it stops changes nothing but cost."""
         if not self.memo_pays:
             self.truth(values, out)
             return
@@ -512,8 +516,10 @@ class FieldIndex:
             self.truth(values, t)
             got = frozenset(t) if t else _EMPTY
             if values is None or (len(values) <= 8 and sum(map(len, values)) <= _MEMO_MAX_CHARS):
-                if len(memo) >= _MEMO_ENTRIES:
-                    self.memo_pays = self.memo_hits >= len(memo)
+                size = len(memo)
+                if size == _MEMO_JUDGED or size >= _MEMO_ENTRIES:
+                    self.memo_pays = self.memo_hits >= size
+                if size >= _MEMO_ENTRIES or not self.memo_pays:
                     self.memo_hits = 0
                     memo.clear()
                 if self.memo_pays:

@@ -24,6 +24,7 @@ from detectors.base import Event
 from detectors.rulebook import RuleDetector, make_event
 from detectors.rulebook.compiler import (
     _MEMO_ENTRIES,
+    _MEMO_JUDGED,
     MAX_PLANS,
     UNIT_CACHE_MAX_TEXT,
     CompiledRule,
@@ -200,13 +201,16 @@ def test_inline_cases_same_as_reference_with_a_tiny_cache(detector: RuleDetector
 def test_parse_field_memo_keeps_what_repeats_and_stops_where_nothing_does() -> None:
     """A command text's parse fields are memoised per field (``FieldIndex.unit_truth``): the
     truth is the unmemoised one either way, a field whose values repeat keeps its memo, and a
-    field of unique values stops memoising once a full memo served fewer hits than entries."""
+    field of unique values stops memoising once its memo served fewer hits than it holds
+    entries (judged at 256 entries and when full)."""
     matcher = RuleDetector(RulesSettings()).ruleset.matcher
     fields = {fi.field: fi for fs in matcher.view_fields.values() for fi in fs}
     args, program = fields["shell.args"], fields["shell.program"]
     programs = ("rm", "curl", "nc", "kubectl", "psql")
     hits = 0
-    for i in range(2 * _MEMO_ENTRIES + 10):
+    stopped_at = None
+    calls = 2 * _MEMO_ENTRIES + 10
+    for i in range(calls):
         for fi, values in ((args, ("-rf", f"/srv/cache/{i:08x}")), (program, (programs[i % len(programs)],))):
             got: set[int] = set()
             want: set[int] = set()
@@ -214,10 +218,13 @@ def test_parse_field_memo_keeps_what_repeats_and_stops_where_nothing_does() -> N
             fi.truth(values, want)
             assert got == want, (fi.field, values)
             hits += bool(got)
+        if stopped_at is None and not args.memo_pays:
+            stopped_at = i
     assert hits > 0  # some of these values make predicates true
-    assert not args.memo_pays and not args.memo
+    assert stopped_at == _MEMO_JUDGED  # judged when its memo held 256 values and no hit
+    assert not args.memo
     assert program.memo_pays and len(program.memo) == len(programs)
-    assert program.memo_hits == 2 * _MEMO_ENTRIES + 10 - len(programs)
+    assert program.memo_hits == calls - len(programs)
     matcher.clear_caches()
     assert args.memo_pays and not program.memo and program.memo_hits == 0
 

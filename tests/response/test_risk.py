@@ -112,3 +112,61 @@ def test_levels() -> None:
     levels = RiskSettings().levels
     assert [level_for(x, levels) for x in (0, 14, 15, 40, 65, 85, 100)] == \
         ["info", "info", "low", "medium", "high", "critical", "critical"]
+
+
+def _rescan(scorer: RiskScorer, agent_id: str) -> tuple[int, list[dict[str, object]]]:
+    """The agent risk and factors computed from scratch from the window's entries: the way the
+    scorer computed them before it kept them up to date incrementally."""
+    blob = scorer.dump_state(agent_id)
+    per_key: dict[str, list[float]] = {}
+    for _ts, _eid, kept in blob["entries"] if blob else []:
+        for key, contribution in kept:
+            per_key.setdefault(key, []).append(float(contribution))
+    cfg = scorer.settings
+    totals = []
+    for key, values in per_key.items():
+        top = max(values)
+        totals.append((top + cfg.repeat_weight * (sum(values) - top), key, len(values)))
+    raw = sum(t for t, _, _ in totals)
+    scale = 100.0 / raw if raw > 100 else 1.0
+    totals.sort(key=lambda t: (-t[0], t[1]))
+    factors = [{"source": k.partition(":")[0], "id": k.partition(":")[2], "contribution": round(t * scale, 2),
+                "count": n} for t, k, n in totals[: cfg.max_factors]]
+    return min(100, round(raw)), factors
+
+
+_window_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["assess", "assess", "assess", "exclude", "reload"]),
+        st.integers(0, 40),  # event number (repeats are at-least-once replays)
+        st.floats(-30, 120),  # seconds after T0: out of order, late, and past the window
+        st.lists(st.tuples(st.integers(0, 6), st.floats(1, 99)), max_size=5),  # (rule, score)
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_window_ops, st.integers(8, 12))
+def test_agent_risk_kept_up_to_date_equals_a_rescan_of_the_window(ops: list[tuple], cap: int) -> None:
+    """Whatever enters, repeats, arrives late, falls out of the window or the cap, is excluded or
+    reloaded from a checkpoint, the incrementally kept agent risk and factors are exactly (to
+    the bit) what a rescan of the window's entries gives."""
+    cfg = RiskSettings(window_seconds=60, max_window_events=cap, max_factors=8)
+    scorer = RiskScorer(cfg)
+    for op, i, dt, rules in ops:
+        findings = [finding(f"r{r}", "low", sc) for r, sc in rules]
+        ev = event(i, ts=T0 + dt)
+        if op == "assess":
+            scorer.assess(ev, findings)
+        elif op == "exclude":
+            scorer.exclude(ev, findings[:1])
+        else:
+            blob = scorer.dump_state("agent-1")
+            scorer = RiskScorer(cfg)
+            scorer.load_state("agent-1", json.loads(json.dumps(blob)) if blob else None)
+        risk, factors = _rescan(scorer, "agent-1")
+        assert scorer.agent_risk("agent-1") == risk
+        ra = scorer.assess(event("probe", ts=-1.0), [])  # a clean, very late event changes nothing
+        assert ra.agent_risk == risk and ra.agent_factors == factors
+

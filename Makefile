@@ -43,6 +43,8 @@ ci: install lint test test-compiled  ## what .ci/run does on a fresh clone
 bench:  ## run every benchmark, writing bench/results/*.json
 	$(BIN)/python -m bench.throughput --json bench/results/throughput.json
 	$(BIN)/python -m bench.rules --json bench/results/rules.json
+	$(BIN)/python -m bench.risk --json bench/results/risk.json
+	$(BIN)/python -m bench.cachepenalty --touch-kib 0 256 1024 4096 --repeat 3 --json bench/results/cachepenalty.json
 	$(BIN)/python -m bench.memory --json bench/results/memory.json
 	$(BIN)/python -m bench.latency --json bench/results/latency.json
 	$(BIN)/python -m bench.broker --json bench/results/broker.json

@@ -118,11 +118,11 @@ class _AgentWindow:
     The agent risk is kept up to date incrementally: a scored event or an evicted one touches
     only its own factors' runs, whose totals are recomputed once per change (a C-level ``sum``
     over each run's floats; the maxima are kept as sliding-window maxima), not a rescan of every
-    entry. (The rescan cost ~330 µs per scored
-    event of an agent with a full window of 8-factor events, compiled: a noisy or hostile agent
-    made its own events ~5x as dear as the fleet's: ``python -m bench.risk``.) The sums are
-    taken over the same values in the same order as a rescan takes them, so the results are the
-    same (a property test holds them to a rescan)."""
+    entry. The rescan had cost 270-410 µs per 8-factor event of an agent with a full window
+    (compiled; now 44-65 µs, ``python -m bench.risk``): an agent decides how many findings its
+    actions raise, so a noisy or hostile one made its own events several times as dear as the
+    fleet's. The sums are taken over the same values in the same order as a rescan takes them,
+    so the results are the same (a property test holds them to a rescan)."""
 
     __slots__ = ("agent_factors", "agent_risk", "base", "clock", "entries", "ids", "mins", "runs", "stale")
 

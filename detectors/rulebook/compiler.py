@@ -377,6 +377,11 @@ _MEMO_MAX_CHARS = 512
 _MEMO_JUDGED = 256
 
 
+def _memoisable(values: Values | None) -> bool:
+    """Whether a memo may keep ``values``: short ones only, so an attacker cannot make it large."""
+    return values is None or (len(values) <= 8 and sum(map(len, values)) <= _MEMO_MAX_CHARS)
+
+
 class FieldIndex:
     """All predicates on one field."""
 
@@ -491,6 +496,12 @@ class FieldIndex:
         self.truth(("x",), present)
         return (frozenset(absent) or _EMPTY, frozenset(present) or _EMPTY)
 
+    def fresh_truth(self, values: Values | None) -> frozenset[int]:
+        """The predicates true for ``values``, computed (what the memos hold)."""
+        t: set[int] = set()
+        self.truth(values, t)
+        return frozenset(t) if t else _EMPTY
+
     def unit_truth(self, values: Values | None, out: set[int]) -> None:
         """:meth:`truth` for a field of a command text's parse (view fields, unit fields), into
         ``out``, memoised while that pays.
@@ -512,10 +523,8 @@ class FieldIndex:
         if got is not None:
             self.memo_hits += 1
         else:
-            t: set[int] = set()
-            self.truth(values, t)
-            got = frozenset(t) if t else _EMPTY
-            if values is None or (len(values) <= 8 and sum(map(len, values)) <= _MEMO_MAX_CHARS):
+            got = self.fresh_truth(values)
+            if _memoisable(values):
                 size = len(memo)
                 if size == _MEMO_JUDGED or size >= _MEMO_ENTRIES:
                     self.memo_pays = self.memo_hits >= size
@@ -532,10 +541,8 @@ class FieldIndex:
         memo = self.memo
         got = memo.get(values)
         if got is None:
-            t: set[int] = set()
-            self.truth(values, t)
-            got = frozenset(t) if t else _EMPTY
-            if values is None or (len(values) <= 8 and sum(map(len, values)) <= _MEMO_MAX_CHARS):
+            got = self.fresh_truth(values)
+            if _memoisable(values):
                 if len(memo) >= _MEMO_ENTRIES:
                     memo.clear()  # values are recomputed identically
                 memo[values] = got
@@ -870,7 +877,7 @@ class _EvField:
             # str key never equals the tuple keys of other values), so the common event costs
             # a dict walk and one lookup, without building the 1-tuple
             read = raw
-            truth = fi.truth
+            fresh = fi.fresh_truth
 
             def by_text(data: dict[str, Any], action: Any) -> frozenset[int]:
                 v = read(data, action)
@@ -878,9 +885,7 @@ class _EvField:
                     return memo_truth(_values(v))
                 got = memo.get(v)
                 if got is None:
-                    t: set[int] = set()
-                    truth((v,), t)
-                    got = frozenset(t) if t else _EMPTY
+                    got = fresh((v,))
                     if len(v) <= _MEMO_MAX_CHARS:  # as memo_truth: short values only
                         if len(memo) >= _MEMO_ENTRIES:
                             memo.clear()

@@ -99,7 +99,7 @@ class RiskAssessment(Value):
 class _KeyRun:
     """One factor's contributions in an agent's window, in entry order, and their total."""
 
-    __slots__ = ("pos", "stale", "top", "total", "vals")
+    __slots__ = ("pos", "top", "total", "vals")
 
     def __init__(self) -> None:
         #: where each contribution sits: entry number * 64 + its index among the entry's factors
@@ -109,7 +109,6 @@ class _KeyRun:
         #: contribution is ``top[0]`` without a scan (values leave a run from its front)
         self.top: deque[tuple[int, float]] = deque()
         self.total = 0.0
-        self.stale = False  # ``total`` is out of date (the run is in its window's ``stale``)
 
 
 class _AgentWindow:
@@ -140,8 +139,8 @@ class _AgentWindow:
         #: (entry number, ts) with increasing ts: a sliding-window minimum, so the oldest ts in
         #: the window is ``mins[0]`` without a scan (entries leave from the front)
         self.mins: deque[tuple[int, float]] = deque()
-        #: runs changed since the agent risk was last computed
-        self.stale: list[_KeyRun] = []
+        #: runs whose ``total`` is out of date: changed since the agent risk was last computed
+        self.stale: set[_KeyRun] = set()
 
 
 class RiskScorer:
@@ -302,9 +301,7 @@ class RiskScorer:
             while top and top[-1][1] <= value:
                 top.pop()
             top.append((at, value))
-            if not run.stale:
-                run.stale = True
-                win.stale.append(run)
+            win.stale.add(run)
 
     def _pop_oldest(self, win: _AgentWindow) -> None:
         """Drop the window's first entry (the oldest to arrive) from it and from its runs."""
@@ -324,16 +321,15 @@ class RiskScorer:
                 run.top.popleft()
             if not run.vals:
                 del runs[key]
-            elif not run.stale:
-                run.stale = True
-                win.stale.append(run)
+            else:
+                win.stale.add(run)
 
     def _rebuild(self, win: _AgentWindow) -> None:
         """Every run again from the entries (after entries left from the middle: rare)."""
         win.runs = {}
         win.base = 0
         win.mins = deque()
-        win.stale = []
+        win.stale = set()
         for n, entry in enumerate(win.entries):
             self._add_runs(win, n, entry)
 
@@ -346,10 +342,9 @@ class RiskScorer:
         """The agent risk and factors from the runs: summed in the order in which the factors
         first appear in the window, as a rescan of the entries sums them."""
         for run in win.stale:
-            run.stale = False
             if run.vals:  # (an emptied run left the window)
                 self._total(run)
-        win.stale = []
+        win.stale = set()
         ordered = sorted(win.runs.items(), key=lambda kr: kr[1].pos[0])
         totals = [(run.total, key, len(run.vals)) for key, run in ordered]
         raw = sum(t for t, _, _ in totals)

@@ -110,6 +110,23 @@ def main_thread_cpu_seconds(pid: int | None) -> float | None:
     return None if pid is None else _stat_cpu_seconds(f"/proc/{pid}/task/{pid}/stat")
 
 
+def main_thread_switches(pid: int | None) -> dict[str, float] | None:
+    """The main thread's context switches so far (voluntary: it waited, e.g. for the interpreter
+    lock; involuntary: the kernel preempted it) and its system CPU seconds (Linux /proc)."""
+    if pid is None:
+        return None
+    try:
+        status = Path(f"/proc/{pid}/task/{pid}/status").read_text().splitlines()
+        fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    out = {line.split(":")[0]: float(line.split()[1]) for line in status
+           if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"))}
+    out["system_seconds"] = int(fields[12]) / os.sysconf("SC_CLK_TCK")
+    out["minor_faults"] = float(fields[7])
+    return out if len(out) == 4 else None
+
+
 def percentile(values: list[float], q: float) -> float | None:
     """The nearest-rank ``q`` quantile (0..1) of ``values``; None when there are none."""
     if not values:

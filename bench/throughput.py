@@ -61,6 +61,7 @@ from bench.common import (
     dev_settings,
     machine,
     main_thread_cpu_seconds,
+    main_thread_switches,
     process_cpu_seconds,
     source_commit,
     write_json,
@@ -301,6 +302,7 @@ def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path
         body = events[1000:]
         cpu0 = [process_cpu_seconds(p.pid) for p in procs]
         main0 = [main_thread_cpu_seconds(p.pid) for p in procs]
+        switches0 = [main_thread_switches(p.pid) for p in procs]
         proc0 = [_processing_cpu(port) for port in ports]
         wall0 = time.monotonic()
         asyncio.run(_produce(bootstrap, prefix + "agent.actions", body))
@@ -308,6 +310,7 @@ def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path
         wall1 = time.monotonic()
         cpu1 = [process_cpu_seconds(p.pid) for p in procs]
         main1 = [main_thread_cpu_seconds(p.pid) for p in procs]
+        switches1 = [main_thread_switches(p.pid) for p in procs]
         proc1 = [_processing_cpu(port) for port in ports]
     finally:
         for p in procs:
@@ -331,6 +334,15 @@ def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path
             # the worker is bound by it, and the other threads' CPU runs on the other core
             result["main_thread_cpu_us_per_event"] = round(sum(main) / len(body) * 1e6, 1)
             result["main_thread_busy"] = round(max(main) / max(1e-9, wall1 - wall0), 2)
+    if None not in switches0 and None not in switches1:
+        # per event, summed over the workers: a voluntary switch of a busy main thread is mostly
+        # a hand-over of the interpreter lock; system time is the kernel's share of those
+        for key, name in (("voluntary_ctxt_switches", "main_thread_voluntary_switches_per_event"),
+                          ("nonvoluntary_ctxt_switches", "main_thread_preemptions_per_event"),
+                          ("system_seconds", "main_thread_system_us_per_event"),
+                          ("minor_faults", "main_thread_page_faults_per_event")):
+            delta = sum(b[key] - a[key] for a, b in zip(switches0, switches1, strict=True))  # type: ignore[index]
+            result[name] = round(delta / len(body) * (1e6 if key == "system_seconds" else 1), 3)
     if None not in proc0 and None not in proc1:
         # the processor's own CPU inside the worker (the stage reads the thread's clock around
         # each of its steps): compare with the in-process figure of per_event_cpu_us
@@ -564,6 +576,12 @@ def main(argv: list[str] | None = None) -> int:
         if "main_thread_cpu_us_per_event" in result[mode]:
             table.add_row(f"  of it the main thread: {mode}", f"{result[mode]['main_thread_cpu_us_per_event']:.1f}")
             table.add_row(f"  main thread busy: {mode}", f"{result[mode]['main_thread_busy']:.0%}")
+        if "main_thread_voluntary_switches_per_event" in result[mode]:
+            r = result[mode]
+            table.add_row(f"  main thread switches per event, waits / preemptions: {mode}",
+                          f"{r['main_thread_voluntary_switches_per_event']:.3f} / {r['main_thread_preemptions_per_event']:.3f}")
+            table.add_row(f"  main thread system CPU µs/event: {mode}", f"{r['main_thread_system_us_per_event']:.1f}")
+            table.add_row(f"  main thread page faults per event: {mode}", f"{r['main_thread_page_faults_per_event']:.2f}")
         if "processor_cpu_us_per_event" in result[mode]:
             table.add_row(f"  of it in the processor, in the worker: {mode}",
                           f"{result[mode]['processor_cpu_us_per_event']:.1f}")

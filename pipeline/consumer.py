@@ -31,22 +31,13 @@ import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-__all__ = ["BatchConsumer", "BatchHandler", "BatchTransport", "Spans", "spans_of"]
+__all__ = ["BatchConsumer", "BatchHandler", "BatchTransport"]
 
 #: processes one fetch and returns the future of its delivery
 BatchHandler = Callable[[Mapping[TP, Sequence[Any]]], Awaitable["asyncio.Future[None]"]]
-#: a batch's offsets, per partition: (first, last). What an in-flight batch keeps until it is
-#: acknowledged: keeping its records instead held every record of the batches waiting for a
-#: state flush (up to ``stream.state_flush_events``) in memory, for nothing
-Spans = dict[TP, tuple[int, int]]
 #: batches whose delivery may be in flight at once (bounds memory and replay after a crash); the
 #: stage's state flush covers several batches, so this leaves room for those waiting on it
 MAX_IN_FLIGHT = 64
-
-
-def spans_of(batch: Mapping[TP, Sequence[Any]]) -> Spans:
-    """The first and last offset of each partition's records in ``batch`` (records in offset order)."""
-    return {tp: (recs[0].offset, recs[-1].offset) for tp, recs in batch.items() if recs}
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -99,7 +90,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         consumer_stopped = self._stopped.is_set
         fetcher_stopped = fetcher._stopped.is_set
         idle = self._batch_idle()
-        pending: deque[tuple[Spans, asyncio.Future[None]]] = deque()
+        pending: deque[tuple[Mapping[TP, Sequence[Any]], asyncio.Future[None]]] = deque()
         self._pending = pending
         try:
             while not (consumer_stopped() or fetcher_stopped()):
@@ -143,7 +134,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 task = asyncio.ensure_future(handler(batch))
                 try:
                     delivery = await asyncio.shield(task)
-                    pending.append((spans_of(batch), delivery))
+                    pending.append((batch, delivery))
                     delivery.add_done_callback(lambda _f: self._ack_completed_quietly(pending))
                     self._ack_completed(pending)
                     while len(pending) >= MAX_IN_FLIGHT:
@@ -152,7 +143,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 except asyncio.CancelledError:
                     await asyncio.wait([task])
                     if not task.cancelled() and task.exception() is None:
-                        pending.append((spans_of(batch), task.result()))
+                        pending.append((batch, task.result()))
                     await self._finish_pending(pending)
                     raise
                 finally:
@@ -167,36 +158,38 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 return
             raise
 
-    def _ack_completed(self, pending: deque[tuple[Spans, asyncio.Future[None]]]) -> None:
+    def _ack_completed(self, pending: deque[tuple[Mapping[TP, Sequence[Any]], asyncio.Future[None]]]) -> None:
         """Acknowledge delivered batches from the front of ``pending``, in order. A failed
         delivery raises: nothing after it is acknowledged and the worker stops (at-least-once)."""
         while pending and pending[0][1].done():
-            spans, delivery = pending.popleft()
+            batch, delivery = pending.popleft()
             delivery.result()
-            self._ack_batch(spans)
+            self._ack_batch(batch)
         if not pending and self._in_flight is not None:
             self._in_flight.set()
 
-    def _ack_completed_quietly(self, pending: deque[tuple[Spans, asyncio.Future[None]]]) -> None:
+    def _ack_completed_quietly(self, pending: deque[tuple[Mapping[TP, Sequence[Any]], asyncio.Future[None]]]) -> None:
         # from a done-callback: acknowledge promptly even when no new records arrive; a failed
         # delivery is left at the front and raised by the drain loop
         if pending and pending[0][1].done() and (pending[0][1].cancelled() or pending[0][1].exception() is not None):
             return
         self._ack_completed(pending)
 
-    async def _finish_pending(self, pending: deque[tuple[Spans, asyncio.Future[None]]]) -> None:
+    async def _finish_pending(self, pending: deque[tuple[Mapping[TP, Sequence[Any]], asyncio.Future[None]]]) -> None:
         self._flush_stage()
         while pending:
             await asyncio.wait([pending[0][1]])
             self._ack_completed(pending)
 
-    def _ack_batch(self, spans: Spans) -> None:
+    def _ack_batch(self, batch: Mapping[TP, Sequence[Any]]) -> None:
         """Mark every offset of the batch acknowledged in faust's commit bookkeeping."""
         assignment = self.assignment()
-        for tp, (first, last) in spans.items():
+        for tp, recs in batch.items():
             if tp not in assignment:
                 continue  # revoked meanwhile: the new owner replays it (at-least-once)
             committed = self._committed_offset[tp]
+            first = recs[0].offset
+            last = recs[-1].offset
             previous = self._read_offset[tp]
             # Offsets inside a batch may skip (compaction, transaction markers): acknowledge the
             # whole range so faust's gap detection does not hold the commit back.

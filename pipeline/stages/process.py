@@ -187,22 +187,14 @@ class ProcessStage:
         finally:
             self._between_batches.set()
 
-        return asyncio.ensure_future(self._finish(sent, durable, [*early, *outputs], started, oldest_ms))
+        async def finish() -> None:
+            await sent
+            self.metrics.record_batch(processor.stats, [*early, *outputs], time.perf_counter() - started)
+            if oldest_ms is not None:
+                self.metrics.latency.observe(max(0.0, time.time() - oldest_ms / 1000.0))
+            await durable
 
-    async def _finish(self, sent: asyncio.Future[None], durable: asyncio.Future[None], delivered: list[Output],
-                      started: float, oldest_ms: int | None) -> None:
-        """The future :meth:`handle` returns: the batch's outputs delivered, then its state written.
-
-        The outputs are let go as soon as they are delivered and counted, not kept until the
-        state flush covering the batch: a flush covers up to ``stream.state_flush_events`` events
-        (5 s of a backlog), and holding every enriched record that long grew a worker by
-        hundreds of megabytes, whose fresh pages the kernel then had to fault in and clear."""
-        await sent
-        self.metrics.record_batch(self.processor.stats, delivered, time.perf_counter() - started)
-        del delivered
-        if oldest_ms is not None:
-            self.metrics.latency.observe(max(0.0, time.time() - oldest_ms / 1000.0))
-        await durable
+        return asyncio.ensure_future(finish())
 
     async def _send_commands(self, commands: list[Output], received: float) -> None:
         """Send isolation commands now; then record how long after the fetch holding their

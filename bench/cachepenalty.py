@@ -59,6 +59,7 @@ def _run(events: list[bytes], touch: int) -> float:
                     cpu += clock() - t
                     break
                 cpu += clock() - t
+                policy.after_step()  # as the worker's stage does between steps
                 for i in range(0, touch, _LINE):
                     buffer[i] = (buffer[i] + 1) & 0xFF
             processor.checkpoint()

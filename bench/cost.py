@@ -64,15 +64,17 @@ def run_part(part: str, path: str, n: int) -> None:
     records = [InputRecord(v, None, "bench", i % 4, i) for i, v in enumerate(values)] if part in ("processor", "live") else []
     # the worker's collector policy: start-up frozen, no automatic full collections (its timed
     # freezes are left out: they follow the wall clock, and counts must not)
-    GcPolicy(settings.worker.gc_freeze_seconds, settings.worker.gc_full_collect_seconds).install()
+    policy = GcPolicy(settings.worker.gc_freeze_seconds, settings.worker.gc_full_collect_seconds)
+    policy.install()
     if records:
         for i in range(0, len(records), FETCH):
             fetch = records[i : i + FETCH]
             if part == "live":
                 for _ in processor.process_urgent_first(fetch):
-                    pass
+                    policy.after_step()
             else:
                 processor.process_actions(fetch)
+                policy.after_step()
             processor.checkpoint()
         return
     # one event at a time, kept by nothing: a list of every decoded event would survive into the

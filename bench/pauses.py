@@ -64,6 +64,8 @@ def _run(mode: str, n: int, agents: int) -> dict[str, Any]:
     last_tick = time.monotonic()
     for i in range(0, n, 32):  # records made per chunk, as fetched: only the raw bytes (untracked) wait
         processor.process_actions([InputRecord(raw[j], None, "bench", j % 4, j, now_ms) for j in range(i, min(n, i + 32))])
+        if policy is not None:
+            policy.after_step()
         if i % 512 == 0:
             processor.checkpoint()
         if policy is not None and time.monotonic() - last_tick >= 1.0:

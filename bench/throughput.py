@@ -341,7 +341,9 @@ def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path
                           ("nonvoluntary_ctxt_switches", "main_thread_preemptions_per_event"),
                           ("system_seconds", "main_thread_system_us_per_event"),
                           ("minor_faults", "main_thread_page_faults_per_event")):
-            delta = sum(b[key] - a[key] for a, b in zip(switches0, switches1, strict=True))  # type: ignore[index]
+            delta = 0.0
+            for a, b in zip(switches0, switches1, strict=True):
+                delta += b[key] - a[key]  # type: ignore[index]
             result[name] = round(delta / len(body) * (1e6 if key == "system_seconds" else 1), 3)
     if None not in proc0 and None not in proc1:
         # the processor's own CPU inside the worker (the stage reads the thread's clock around
@@ -436,6 +438,7 @@ def attribute(events: list[bytes]) -> dict[str, float]:
     def run_processor() -> None:
         for i in range(0, len(records), 500):
             outputs.extend(processor.process_actions(records[i : i + 500]))
+            policy.after_step()
             processor.checkpoint()
 
     out["processor_total"] = timed(run_processor)

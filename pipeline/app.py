@@ -140,8 +140,10 @@ def create_app(
 
     from pipeline.gcpolicy import GcPolicy
 
-    gc_policy = GcPolicy(w.gc_freeze_seconds, w.gc_full_collect_seconds, metrics.gc_pauses)
+    gc_policy = GcPolicy(w.gc_freeze_seconds, w.gc_full_collect_seconds, metrics.gc_pauses,
+                         freeze_each_step=w.gc_freeze_each_step)
     app.gc_policy = gc_policy  # type: ignore[attr-defined]
+    stage.after_step = gc_policy.after_step
 
     @app.task
     async def install_gc_policy() -> None:

@@ -92,7 +92,8 @@ def replay(
 
     # the worker's collector policy: full collections rescanning long-lived state cost replay
     # about a tenth of its CPU (bench.pauses); it does not change any output
-    gc_policy = GcPolicy(settings.worker.gc_freeze_seconds, settings.worker.gc_full_collect_seconds)
+    gc_policy = GcPolicy(settings.worker.gc_freeze_seconds, settings.worker.gc_full_collect_seconds,
+                         freeze_each_step=settings.worker.gc_freeze_each_step)
     gc_policy.install()
     try:
         for kind, name in OUTPUT_FILES.items():
@@ -118,6 +119,7 @@ def replay(
             result.lines += 1
             if len(pending) >= batch:
                 flush()
+                gc_policy.after_step()
                 gc_policy.tick()
                 if progress is not None:
                     progress(result.lines)

@@ -131,6 +131,10 @@ class WorkerSettings(_Section):
     gc_freeze_seconds: float = Field(1.0, ge=0)
     #: ...and every this many seconds one full collection of everything (0 = never)
     gc_full_collect_seconds: float = Field(3600.0, ge=0)
+    #: ...and what each processing step (32 events) leaves alive is frozen at once, without a
+    #: collection: the young collections that scanned it found no garbage (with gc_freeze_seconds 0,
+    #: off as well)
+    gc_freeze_each_step: bool = True
 
 
 class ChangeFreeze(BaseModel):

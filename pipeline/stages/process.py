@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -67,8 +67,11 @@ class ProcessStage:
         flush_seconds: float = 0.0,
         flush_events: int = 50_000,
         urgent_first: bool = True,
+        after_step: Callable[[], None] | None = None,
     ) -> None:
         self.urgent_first = urgent_first
+        #: called after each processing step (the worker's collector policy freezes what it left)
+        self.after_step = after_step
         self.store = store
         self.destinations = destinations
         self._day_counts: dict[str, list[int]] = {}
@@ -171,6 +174,8 @@ class ProcessStage:
                     urgent.append(asyncio.ensure_future(self._send_commands(commands, started)))
                     produced = [o for o in produced if o.kind != "enforcement"]
                 outputs.extend(produced)
+                if self.after_step is not None:
+                    self.after_step()
                 # a turn for other work; after a command, a few: the producer's sender needs
                 # several to put the request on the wire (otherwise one per 32-event step)
                 for _ in range(_COMMAND_TURNS if commands else 1):

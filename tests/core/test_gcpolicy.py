@@ -103,3 +103,41 @@ def test_disabled_policy_keeps_the_thresholds(clean_gc: None) -> None:
     assert gc.get_threshold() == before
     policy.uninstall()
     assert gc.get_threshold() == before
+
+
+def test_after_step_freezes_a_steps_survivors_without_a_collection(clean_gc: None) -> None:
+    """A step's survivors go straight out of the young collections' scans: no collection runs
+    (a cycle that died within the step is frozen with them, and freed by the full collection)."""
+    policy = GcPolicy(1.0, 3600.0)
+    policy.after_step()  # not installed: nothing
+    assert gc.get_freeze_count() == 0
+    policy.install()
+    try:
+        frozen = gc.get_freeze_count()
+        young = gc.get_stats()[0]["collections"]
+        keep = [Node() for _ in range(300)]  # under the young threshold: no automatic collection
+        held, ref = _cycle()
+        del held
+        policy.after_step()
+        assert gc.get_freeze_count() >= frozen + 300
+        assert gc.get_stats()[0]["collections"] == young, "freezing collected nothing first"
+        assert ref() is not None, "the step's dead cycle waits for the full collection"
+        policy.tick(policy._last_full + 3600.0)
+        assert ref() is None
+        del keep
+    finally:
+        policy.uninstall()
+
+
+@pytest.mark.parametrize("policy", [GcPolicy(0.0, 3600.0), GcPolicy(1.0, 3600.0, freeze_each_step=False)],
+                         ids=["policy off", "per-step freezing off"])
+def test_after_step_does_nothing_when_turned_off(clean_gc: None, policy: GcPolicy) -> None:
+    policy.install()
+    try:
+        frozen = gc.get_freeze_count()
+        keep = [Node() for _ in range(300)]
+        policy.after_step()
+        assert gc.get_freeze_count() == frozen
+        del keep
+    finally:
+        policy.uninstall()

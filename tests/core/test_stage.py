@@ -142,6 +142,26 @@ def test_a_fetch_after_a_flush_waits_for_the_next_one() -> None:
     asyncio.run(run())
 
 
+def test_after_step_runs_between_the_processors_steps() -> None:
+    """The worker's collector policy freezes what each step left alive (pipeline/gcpolicy.py):
+    the stage calls it once per step of 32 events, after the step's outputs are taken."""
+
+    async def run() -> list[int]:
+        s = stage()
+        s.urgent_first = False  # plain steps of 32 (urgent-first interleaves its own)
+        seen: list[int] = []
+        s.after_step = lambda: seen.append(len(s.sink.sent))
+        pending = await s.handle(fetch("a1", 0, 100))
+        s.flush_state()
+        await s._last_delivery
+        await asyncio.wait_for(pending, 1)
+        return seen
+
+    seen = asyncio.run(run())
+    assert len(seen) == 4  # 32 + 32 + 32 + 4 events
+    assert seen == [0, 0, 0, 0], "called while the steps run, before the fetch's outputs are sent"
+
+
 def test_a_command_is_measured_and_logged_on_one_line(caplog: Any) -> None:
     """Agent ids come from events and may hold newlines: the log line must not be forgeable."""
     import logging

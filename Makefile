@@ -51,6 +51,8 @@ bench:  ## run every benchmark, writing bench/results/*.json
 	$(BIN)/python -m bench.pauses --events 300000 --json bench/results/pauses.json
 	if command -v valgrind >/dev/null; then $(BIN)/python -m bench.cost --native --json bench/results/cost.json; \
 	else echo "bench.cost skipped: needs valgrind"; fi
+	if command -v perf >/dev/null; then $(BIN)/python -m bench.perfshare --json bench/results/perfshare.json; \
+	else echo "bench.perfshare skipped: needs perf"; fi
 
 demo:  ## the demo: broker, worker, simulated fleet, live view
 	$(BIN)/agentwatch demo

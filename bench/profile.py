@@ -34,17 +34,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.common import machine, source_commit, write_json
 
-__all__ = ["Profile", "parse_raw"]
+__all__ = ["Profile", "parse_raw", "run_sampled_worker"]
 
 #: the innermost frames of a main thread that waits to take the interpreter lock back
 _LOCK_WAIT = ("pthread_cond_wait", "pthread_cond_timedwait", "take_gil", "drop_gil")
@@ -123,14 +125,14 @@ def parse_raw(lines: Any, marker: str = "run_worker") -> Profile:
     return prof
 
 
-def _record(out: Path, events: int, rate: int) -> dict[str, Any]:
-    """A full worker over a backlog of ``events``, sampled by py-spy while it works through them."""
+def run_sampled_worker(events: int, sampler: Callable[[int], list[str]]) -> tuple[dict[str, Any], str]:
+    """A full worker (this tree's) over a backlog of ``events`` simulated events on the embedded
+    broker, sampled while it works through them by the command ``sampler(worker_pid)``, which is
+    stopped with SIGINT (py-spy and perf both write what they have on it). Returns the run's
+    figures and the sampler's error output."""
     from bench import throughput as bt
     from pipeline.broker import EmbeddedBroker
 
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(spy).exists():
-        raise SystemExit("py-spy is not installed: pip install 'agentwatch[bench]'")
     values = bt.simulated_events(events)
     with tempfile.TemporaryDirectory() as tmpdir, EmbeddedBroker() as broker:
         tmp = Path(tmpdir)
@@ -144,20 +146,28 @@ def _record(out: Path, events: int, rate: int) -> dict[str, Any]:
             got = asyncio.run(bt._read_outputs(broker.bootstrap, prefix + "agent.actions.enriched", len(warm), 120))
             if len(got) < len(warm):
                 raise SystemExit("the worker did not start:\n" + (tmp / "worker.log").read_text(errors="replace")[-3000:])
-            sampler = subprocess.Popen(
-                [spy, "record", "--pid", str(worker.pid), "--native", "--rate", str(rate), "--format", "raw",
-                 "--output", str(out), "--duration", "3600"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(sampler(worker.pid), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             asyncio.run(bt._produce(broker.bootstrap, prefix + "agent.actions", values[1000:]))
             outs = asyncio.run(bt._read_outputs(broker.bootstrap, prefix + "agent.actions.enriched", len(values), 1800))
-            sampler.send_signal(2)  # py-spy writes what it has on SIGINT
-            _, err = sampler.communicate(timeout=120)
-            if not out.exists():
-                raise SystemExit(f"py-spy wrote no samples: {err.decode(errors='replace')[-2000:]}")
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=120)
         finally:
             worker.terminate()
             worker.wait(timeout=60)
-    return {"events": len(outs) - len(warm)}
+    return {"events": len(outs) - len(warm)}, err.decode(errors="replace")
+
+
+def _record(out: Path, events: int, rate: int) -> dict[str, Any]:
+    """A full worker over a backlog of ``events``, sampled by py-spy while it works through them."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        raise SystemExit("py-spy is not installed: pip install 'agentwatch[bench]'")
+    run, err = run_sampled_worker(events, lambda pid: [
+        spy, "record", "--pid", str(pid), "--native", "--rate", str(rate), "--format", "raw",
+        "--output", str(out), "--duration", "3600"])
+    if not out.exists():
+        raise SystemExit(f"py-spy wrote no samples: {err[-2000:]}")
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,16 +42,16 @@ def test_freezes_survivors_and_a_full_collection_frees_frozen_cycles(clean_gc: N
         keep = [Node() for _ in range(1000)]
         policy.tick(policy._last_freeze + 1.0)  # not due yet
         assert gc.get_freeze_count() == frozen
-        policy.tick(policy._last_freeze + 5.0)
+        policy.tick(policy._last_freeze + 5.5)
         assert gc.get_freeze_count() >= frozen + 1000  # the survivors were frozen too
         # a cycle that dies after it was frozen is not collected by ordinary collections...
         held, ref = _cycle()
-        policy.tick(policy._last_freeze + 5.0)
+        policy.tick(policy._last_freeze + 5.5)
         del held
         gc.collect()
         assert ref() is not None
         # ...but by the periodic full collection
-        policy.tick(policy._last_full + 60.0)
+        policy.tick(policy._last_full + 61.0)
         assert ref() is None
         assert policy.full_collections == 1
         samples = {s.labels["generation"] for m in registry.collect() for s in m.samples if s.name.endswith("_count") and s.value}
@@ -122,7 +122,7 @@ def test_after_step_freezes_a_steps_survivors_without_a_collection(clean_gc: Non
         assert gc.get_freeze_count() >= frozen + 300
         assert gc.get_stats()[0]["collections"] == young, "freezing collected nothing first"
         assert ref() is not None, "the step's dead cycle waits for the full collection"
-        policy.tick(policy._last_full + 3600.0)
+        policy.tick(policy._last_full + 3601.0)  # (not + 3600.0: the float sum may fall short of it)
         assert ref() is None
         del keep
     finally:
@@ -141,3 +141,37 @@ def test_after_step_does_nothing_when_turned_off(clean_gc: None, policy: GcPolic
         del keep
     finally:
         policy.uninstall()
+
+
+def test_the_processor_leaves_no_garbage_cycles_for_good_or_malformed_input(clean_gc: None) -> None:
+    """What the per-step freeze relies on: the processor's garbage is freed by reference counting.
+    A cycle per event (an exception kept with its traceback, a closure over itself) would be
+    frozen and kept for up to ``worker.gc_full_collect_seconds``, and malformed input is what an
+    attacker controls. The simulated fleet (attacks included) and every kind of dead letter."""
+    import orjson
+
+    from pipeline.components import build_processor
+    from pipeline.processor import EventClock, InputRecord
+    from pipeline.settings import Settings
+    from pipeline.simulator import SCENARIOS, Fleet
+
+    settings = Settings()
+    settings.enforcement.allow_dev_key = True
+    processor = build_processor(settings, clock=EventClock(), replay=True)
+    fleet = Fleet(seed=7, agents=40)
+    good = [orjson.dumps(ev) for ev, _ in fleet.events(duration_hours=8, attacks=SCENARIOS)][:3000]
+    valid = orjson.loads(good[0])
+    bad = [b"", b"not json", b"[1, 2]", b"\xff\xfe{}", b"{" * 70_000, orjson.dumps({**valid, "schema_version": "9"}),
+           orjson.dumps({**valid, "ts": "yesterday"}), orjson.dumps({**valid, "ts": "2199-01-01T00:00:00Z"}),
+           orjson.dumps({**valid, "action": {"kind": 7}}), orjson.dumps({k: v for k, v in valid.items() if k != "agent_id"})]
+    assert len(good) >= 1000
+    gc.collect()  # what building the processor left
+    gc.disable()
+    try:
+        for values in (good, bad * 100, good):  # the second pass of good events: all duplicates
+            for i in range(0, len(values), 32):
+                processor.process_actions([InputRecord(v, None, "t", 0, i + j) for j, v in enumerate(values[i : i + 32])])
+            processor.checkpoint()
+            assert gc.collect() == 0, "the processor made garbage cycles"
+    finally:
+        gc.enable()

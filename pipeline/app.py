@@ -101,11 +101,16 @@ def create_app(
 
     store = open_store(settings.incidents.store_url) if store_incidents else None
     destinations = build_destinations(settings) if settings.outputs.destinations else None
+    from pipeline.gcpolicy import GcPolicy
+
+    gc_policy = GcPolicy(w.gc_freeze_seconds, w.gc_full_collect_seconds, metrics.gc_pauses,
+                         freeze_each_step=w.gc_freeze_each_step)
     stage = ProcessStage(
         processor, KafkaSink(app, settings), table, metrics, store=store, destinations=destinations,
         actions_topic=actions.get_topic_name(), acks_topic=acks.get_topic_name(),
         control_topic=control.get_topic_name(), flush_seconds=settings.stream.state_flush_seconds,
         flush_events=settings.stream.state_flush_events, urgent_first=settings.stream.urgent_first,
+        after_step=gc_policy.after_step,
     )
     stage_holder["stage"] = stage
     if processor.state_loader is None:
@@ -138,12 +143,7 @@ def create_app(
         """After the consumer stopped (batches in flight delivered): the commands producer."""
         await stage.sink.close()
 
-    from pipeline.gcpolicy import GcPolicy
-
-    gc_policy = GcPolicy(w.gc_freeze_seconds, w.gc_full_collect_seconds, metrics.gc_pauses,
-                         freeze_each_step=w.gc_freeze_each_step)
     app.gc_policy = gc_policy  # type: ignore[attr-defined]
-    stage.after_step = gc_policy.after_step
 
     @app.task
     async def install_gc_policy() -> None:

@@ -38,8 +38,8 @@ So the worker:
   (``gc_collect_main`` 5.0%, ``visit_decref`` 2.7%, ``visit_reachable`` 1.4%, ``dict_traverse``
   0.7%), and a ``gc.callbacks`` count showed what those ~1,200 young collections per 40,000
   events freed: nothing (every object they collected was collected at start-up). Frozen per
-  step, they fell to 0.3%. ``gc.freeze`` is a constant-time splice of the generation lists, so
-  each step pays nothing. The price is the one above, for cycles of one step's age instead of
+  step, they fell to 0.3-0.5% (two profiles). ``gc.freeze`` is a constant-time splice of the
+  generation lists, so each step pays nothing. The price is the one above, for cycles of one step's age instead of
   two young collections': they wait for the hourly full collection;
 * runs one full collection of everything (``gc.unfreeze`` + ``gc.collect``) every
   ``worker.gc_full_collect_seconds`` (an hour by default), so garbage cycles cannot pile up;

@@ -37,9 +37,17 @@ another source tree (a checkout of another commit, compiled or not) right after 
 every pair, and reports the median of this tree's CPU per event over the other's: an A/B of two
 commits in one run, alternated, on one broker.
 
-Throughput is measured on a backlog: ``--events`` are produced first, then the worker starts;
-events/s = records / (last output timestamp - first output timestamp). It also attributes the
-full worker's per-event CPU to its parts, in-process, on the same events.
+Throughput is measured on a backlog: the first ``--warm`` of ``--events`` (default 1,000) are
+produced, the worker starts and processes them, then the rest are produced as fast as the
+benchmark can and the worker works through them; events/s = those records / (last output
+timestamp - first output timestamp). It also attributes the full worker's per-event CPU to its
+parts, in-process, on the same events.
+
+A worker's memory grows for its first ~50,000-100,000 events of a backlog (it holds each batch's
+records and outputs until the state flush that covers it; the heap's growth costs page faults)
+and then levels off. With the default warm-up a 40,000-event run measures only that growth
+phase, a cold worker; ``--warm 80000`` (with ``--events`` above it) measures a worker that has
+passed it, as a long-running one has.
 """
 
 from __future__ import annotations
@@ -270,14 +278,14 @@ def _processing_cpu(port: int) -> float | None:
 
 
 def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path, workers: int = 1,
-                       tree: Path | None = None) -> dict[str, Any]:
+                       tree: Path | None = None, warm_events: int = 1000) -> dict[str, Any]:
     """Events/s of ``workers`` worker processes of one consumer group over a backlog of ``events``
-    (after a warm-up of their first 1,000), and their CPU per event; the workers run ``tree``'s
-    code (default: this tree's)."""
+    (after a warm-up of their first ``warm_events``), and their CPU per event; the workers run
+    ``tree``'s code (default: this tree's)."""
     prefix = f"{mode[:4]}{workers}{uuid.uuid4().hex[:6]}."
     env = _env(bootstrap, prefix, tmp)
     _create_topics(env)
-    warm = events[:1000]
+    warm = events[:warm_events]
     asyncio.run(_produce(bootstrap, prefix + "agent.actions", warm))
     procs = []
     from pipeline.broker import free_port
@@ -292,14 +300,15 @@ def measure_throughput(mode: str, bootstrap: str, events: list[bytes], tmp: Path
         procs.append(_start_worker(mode, wenv, tmp / f"{mode}.log", tree))
     result: dict[str, Any] = {}
     try:
-        got = asyncio.run(_read_outputs(bootstrap, prefix + "agent.actions.enriched", len(warm), 120))
+        got = asyncio.run(_read_outputs(bootstrap, prefix + "agent.actions.enriched", len(warm),
+                                        120 + len(warm) / 1000))
         if len(got) < len(warm):
             log = (tmp / f"{mode}.log").read_text(errors="replace")[-3000:]  # tmp goes with the run
             raise RuntimeError(f"{mode} worker did not start; the end of its log:\n{log}")
         if workers > 1:
             result["group"] = _wait_for_group(bootstrap, env["AGENTWATCH_WORKER__APP_ID"],
                                               prefix + "agent.actions", workers, 120)
-        body = events[1000:]
+        body = events[len(warm):]
         cpu0 = [process_cpu_seconds(p.pid) for p in procs]
         main0 = [main_thread_cpu_seconds(p.pid) for p in procs]
         switches0 = [main_thread_switches(p.pid) for p in procs]
@@ -508,6 +517,8 @@ def _tree_build(tree: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=60000)
+    ap.add_argument("--warm", type=int, default=1000, metavar="N",
+                    help="of --events, how many each worker processes before the measured stretch")
     ap.add_argument("--rate", type=float, default=1000.0, help="offered load for the latency run")
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--scale-out", type=int, default=2, metavar="N",
@@ -531,24 +542,28 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
+    if not 1 <= args.warm < args.events - 1:
+        ap.error("--warm must be at least 1 and leave at least 2 of --events to measure")
     against = Path(args.against).resolve() if args.against else None
     if against is not None and not (against / "bench" / "throughput.py").is_file():
         ap.error(f"--against {args.against}: not a source tree of agentwatch (no bench/throughput.py)")
     events = simulated_events(args.events)
     result: dict[str, Any] = {"benchmark": "throughput", "machine": machine(), "events": len(events),
-                              "partitions": PARTITIONS}
+                              "warm_events": args.warm, "partitions": PARTITIONS}
     runs: dict[str, list[dict[str, Any]]] = {"passthrough": [], "full": [], "against": []}
     with tempfile.TemporaryDirectory() as tmpdir, EmbeddedBroker() as broker:
         tmp = Path(tmpdir)
         for i in range(args.repeat):
             of = f" ({i + 1}/{args.repeat})" if args.repeat > 1 else ""
             console.print(f"passthrough{of} ...")
-            runs["passthrough"].append(measure_throughput("passthrough", broker.bootstrap, events, tmp))
+            runs["passthrough"].append(measure_throughput("passthrough", broker.bootstrap, events, tmp,
+                                                          warm_events=args.warm))
             console.print(f"full worker{of} ...")
-            runs["full"].append(measure_throughput("full", broker.bootstrap, events, tmp))
+            runs["full"].append(measure_throughput("full", broker.bootstrap, events, tmp, warm_events=args.warm))
             if against is not None:
                 console.print(f"full worker of {against}{of} ...")
-                runs["against"].append(measure_throughput("full", broker.bootstrap, events, tmp, tree=against))
+                runs["against"].append(measure_throughput("full", broker.bootstrap, events, tmp, tree=against,
+                                                          warm_events=args.warm))
         result.update(summarise(runs))
         if against is not None:
             result["against"]["tree"] = str(against)
@@ -556,7 +571,8 @@ def main(argv: list[str] | None = None) -> int:
             result["against"]["build"] = _tree_build(against)
         if args.scale_out > 1:
             console.print(f"{args.scale_out} full workers ...")
-            result["scale_out"] = measure_throughput("full", broker.bootstrap, events, tmp, args.scale_out)
+            result["scale_out"] = measure_throughput("full", broker.bootstrap, events, tmp, args.scale_out,
+                                                     warm_events=args.warm)
             result["ratio_scale_out_to_passthrough"] = round(
                 result["scale_out"]["events_per_s"] / result["passthrough"]["events_per_s"], 3)
         console.print(f"latency at {args.rate:g} events/s ...")

@@ -41,3 +41,15 @@ def test_against_compares_each_pair_with_its_own_run() -> None:
     assert ag["events_ratio"] == round((10000 / 8000 + 8000 / 10000) / 2, 3)
     assert ag["cpu_ratio"] == round((100 / 125 + 120 / 100) / 2, 3)
     assert ag["runs"] == other and ag["full"] is other[0]
+
+
+def test_a_warm_up_that_leaves_nothing_to_measure_is_refused_before_anything_starts(capsys: Any) -> None:
+    import pytest
+
+    from bench.throughput import main
+
+    for argv in (["--events", "1000", "--warm", "999"], ["--events", "1000", "--warm", "0"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        assert "--warm must be at least 1" in capsys.readouterr().err

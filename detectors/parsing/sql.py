@@ -23,7 +23,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final
 
 __all__ = ["MAX_INPUT", "ParsedSql", "SqlStatement", "parse_sql", "sql_in_command"]
 
@@ -64,14 +63,36 @@ _N = 4  # number
 _P = 5  # punctuation / operator
 
 
-#: one token: (kind, value, start, end, depth), read as ``t[KIND]``, ``t[VALUE]``... A plain
-#: tuple: a dataclass __init__ per token cost a third of the parse of a typical query.
-_T = tuple[int, str, int, int, int]
-KIND: Final = 0
-VALUE: Final = 1
-START: Final = 2
-END: Final = 3
-DEPTH: Final = 4
+class _Tokens:
+    """The tokens of a text as parallel lists: token ``i`` is ``kind[i]``, ``value[i]``,
+    ``start[i]``, ``end[i]``, ``depth[i]`` (parenthesis depth).
+
+    Not one tuple per token: in the compiled build every read of one field of a list's
+    tuple (``ts[i][KIND]``) unboxed the whole tuple, five fields and their reference counts,
+    and the analysis reads fields of neighbouring tokens again and again (~570 unboxings per
+    query of the simulated fleet; a parse cost ~326k instructions). A list of ints gives one
+    field for one read, in the compiled build and in the interpreter alike. (Nor an object
+    per token: a dataclass's ``__init__`` stays interpreted even when compiled, and it had cost
+    a third of the parse.) Statements are ranges ``[lo, hi)`` of these lists."""
+
+    __slots__ = ("depth", "end", "kind", "start", "value")
+
+    def __init__(self) -> None:
+        self.kind: list[int] = []
+        self.value: list[str] = []
+        self.start: list[int] = []
+        self.end: list[int] = []
+        self.depth: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    def add(self, kind: int, value: str, start: int, end: int, depth: int) -> None:
+        self.kind.append(kind)
+        self.value.append(value)
+        self.start.append(start)
+        self.end.append(end)
+        self.depth.append(depth)
 
 
 # One pattern finds the next token: whitespace and comments skipped, then exactly one of the
@@ -97,15 +118,16 @@ _TOKEN = re.compile(
 _CLOSE = {'"': '"', "`": "`", "[": "]"}
 
 
-def _tokenize(s: str, budget: int) -> tuple[list[_T], bool]:
-    toks: list[_T] = []
-    append = toks.append
+def _tokenize(s: str, budget: int) -> tuple[_Tokens, bool]:
+    toks = _Tokens()
+    add = toks.add
     match = _TOKEN.match
     i = 0
     n = len(s)
     depth = 0
+    count = 0
     while i < n:
-        if len(toks) >= budget:
+        if count >= budget:
             return toks, True
         m = match(s, i)
         if m is None:  # never: every part of the pattern is optional, so it matches anywhere
@@ -115,22 +137,23 @@ def _tokenize(s: str, budget: int) -> tuple[list[_T], bool]:
             i = m.end()
             continue
         start, i = m.span(g)
+        count += 1
         if g == 2:
-            append((_W, m.group(2).upper(), start, i, depth))
+            add(_W, m.group(2).upper(), start, i, depth)
         elif g == 4:
             c = m.group(4)
             if c == "(":
-                append((_P, "(", start, i, depth))
+                add(_P, "(", start, i, depth)
                 depth += 1
             elif c == ")":
                 depth = max(0, depth - 1)
-                append((_P, ")", start, i, depth))
+                add(_P, ")", start, i, depth)
             else:
-                append((_P, c, start, i, depth))
+                add(_P, c, start, i, depth)
         elif g == 3:
-            append((_N, m.group(3), start, i, depth))
+            add(_N, m.group(3), start, i, depth)
         elif g == 7:
-            append((_P, m.group(7), start, i, depth))
+            add(_P, m.group(7), start, i, depth)
         elif g == 1:  # i is just after the opening quote
             j = i
             parts = []
@@ -147,22 +170,22 @@ def _tokenize(s: str, budget: int) -> tuple[list[_T], bool]:
                     continue
                 j = k + 1
                 break
-            append((_S, "".join(parts), start, j, depth))
+            add(_S, "".join(parts), start, j, depth)
             i = j
         elif g == 5:
             tag = m.group(5)
             k = s.find(tag, i)
             j = n if k < 0 else k + len(tag)
-            append((_S, s[i : k if k >= 0 else n], start, j, depth))
+            add(_S, s[i : k if k >= 0 else n], start, j, depth)
             i = j
         elif g == 6:
             k = s.find(_CLOSE[m.group(6)], i)
             j = n if k < 0 else k + 1
-            append((_Q, s[i : k if k >= 0 else n].lower(), start, j, depth))
+            add(_Q, s[i : k if k >= 0 else n].lower(), start, j, depth)
             i = j
         else:  # a character no rule above takes: a (non-ASCII) digit is a number
             c = m.group(8)
-            append((_N if c.isdigit() else _P, c, start, i, depth))
+            add(_N if c.isdigit() else _P, c, start, i, depth)
     return toks, False
 
 
@@ -202,37 +225,43 @@ _NOT_FUNCTIONS = frozenset(
 )  # fmt: skip
 
 
-def _split(toks: list[_T]) -> list[list[_T]]:
-    stmts: list[list[_T]] = []
-    cur: list[_T] = []
-    for t in toks:
-        if t[KIND] == _P and t[VALUE] == ";" and t[DEPTH] == 0:
-            if cur:
-                stmts.append(cur)
-            cur = []
+def _split(toks: _Tokens) -> list[tuple[int, int]]:
+    """The statements: ranges ``[lo, hi)`` of ``toks`` between top-level semicolons (which
+    belong to none), at most :data:`MAX_STATEMENTS`."""
+    stmts: list[tuple[int, int]] = []
+    kinds = toks.kind
+    values = toks.value
+    depths = toks.depth
+    lo = 0
+    n = len(kinds)
+    for i in range(n):
+        if kinds[i] == _P and depths[i] == 0 and values[i] == ";":
+            if i > lo:
+                stmts.append((lo, i))
+            lo = i + 1
             if len(stmts) >= MAX_STATEMENTS:
                 return stmts
-            continue
-        cur.append(t)
-    if cur:
-        stmts.append(cur)
+    if n > lo:
+        stmts.append((lo, n))
     return stmts
 
 
-def _name_at(ts: list[_T], i: int) -> tuple[str, str, int]:
-    """Read a possibly qualified name at ``i``: (bare, qualified, next index); bare '' if none."""
+def _name_at(toks: _Tokens, i: int, n: int) -> tuple[str, str, int]:
+    """Read a possibly qualified name at ``i`` (tokens up to ``n``): (bare, qualified, next
+    index); bare '' if none."""
+    kinds = toks.kind
+    values = toks.value
     parts: list[str] = []
-    n = len(ts)
     while i < n:
-        t = ts[i]
-        if t[KIND] == _W:
-            parts.append(t[VALUE].lower())
-        elif t[KIND] == _Q:
-            parts.append(t[VALUE])
+        kind = kinds[i]
+        if kind == _W:
+            parts.append(values[i].lower())
+        elif kind == _Q:
+            parts.append(values[i])
         else:
             break
         i += 1
-        if i < n and ts[i][KIND] == _P and ts[i][VALUE] == ".":
+        if i < n and kinds[i] == _P and values[i] == ".":
             i += 1
             continue
         break
@@ -241,41 +270,35 @@ def _name_at(ts: list[_T], i: int) -> tuple[str, str, int]:
     return parts[-1], ".".join(parts), i
 
 
-def _analyse(ts: list[_T], text: str) -> SqlStatement:
-    n = len(ts)
-    base_depth = ts[0][DEPTH]
-    k = 0
+def _analyse(toks: _Tokens, lo: int, n: int) -> SqlStatement:
+    """One statement: the tokens ``[lo, n)``."""
+    # the token's fields, read as K[i], V[i], D[i]
+    K = toks.kind
+    V = toks.value
+    D = toks.depth
+    base_depth = D[lo]
+    k = lo
     # leading parentheses: "(SELECT ...)"
-    while k < n and ts[k][KIND] == _P and ts[k][VALUE] == "(":
+    while k < n and K[k] == _P and V[k] == "(":
         k += 1
-    first = ts[k][VALUE] if k < n and ts[k][KIND] == _W else ""
-    if k < n and ts[k][KIND] == _P and ts[k][VALUE].startswith("\\"):
+    first = V[k] if k < n and K[k] == _W else ""
+    if k < n and K[k] == _P and V[k].startswith("\\"):
         first = ""
     kind = first if first in _KINDS else (first or "UNKNOWN")
-    main_depth = ts[k][DEPTH] if k < n else base_depth
+    main_depth = D[k] if k < n else base_depth
     if kind == "WITH":
         # the statement kind is the first DML keyword at the top level after the CTE list
-        for t in ts[k + 1 :]:
-            if (
-                t[DEPTH] == main_depth
-                and t[KIND] == _W
-                and t[VALUE] in ("SELECT", "INSERT", "UPDATE", "DELETE", "MERGE")
-            ):
-                kind = t[VALUE]
+        for j in range(k + 1, n):
+            if D[j] == main_depth and K[j] == _W and V[j] in ("SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"):
+                kind = V[j]
                 break
     elif kind in ("EXPLAIN",) or first == "EXPLAIN":
         kind = "EXPLAIN"
-        for t in ts[k + 1 : k + 4]:
-            if t[KIND] == _W and t[VALUE] == "ANALYZE":
-                for t2 in ts[k + 1 :]:
-                    if t2[KIND] == _W and t2[VALUE] in (
-                        "SELECT",
-                        "INSERT",
-                        "UPDATE",
-                        "DELETE",
-                        "MERGE",
-                    ):
-                        kind = t2[VALUE]
+        for j in range(k + 1, min(k + 4, n)):
+            if K[j] == _W and V[j] == "ANALYZE":
+                for j2 in range(k + 1, n):
+                    if K[j2] == _W and V[j2] in ("SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"):
+                        kind = V[j2]
                         break
                 break
     elif kind == "START":
@@ -286,12 +309,12 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
         kind = "EXECUTE"
     object_type = ""
     if kind in ("DROP", "CREATE", "ALTER", "TRUNCATE", "UNDROP", "COMMENT", "GRANT", "REVOKE"):
-        for t in ts[k + 1 : k + 8]:
-            if t[KIND] != _W:
+        for j in range(k + 1, min(k + 8, n)):
+            if K[j] != _W:
                 break
-            if t[VALUE] in _DDL_MODIFIERS:
+            if V[j] in _DDL_MODIFIERS:
                 continue
-            object_type = t[VALUE]
+            object_type = V[j]
             break
         if kind == "TRUNCATE" and object_type not in ("TABLE", ""):
             object_type = "TABLE"  # TRUNCATE name
@@ -309,114 +332,67 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
             qualified.append(qual)
 
     # the object of DDL / TRUNCATE / COPY / LOCK
-    if kind in ("DROP", "TRUNCATE", "ALTER", "CREATE", "UNDROP") and object_type in (
-        "TABLE",
-        "VIEW",
-        "",
-    ):
+    if kind in ("DROP", "TRUNCATE", "ALTER", "CREATE", "UNDROP") and object_type in ("TABLE", "VIEW", ""):
         j = k + 1
-        while (
-            j < n
-            and ts[j][KIND] == _W
-            and (ts[j][VALUE] in _DDL_MODIFIERS or ts[j][VALUE] in ("TABLE", "VIEW"))
-        ):
+        while j < n and K[j] == _W and (V[j] in _DDL_MODIFIERS or V[j] in ("TABLE", "VIEW")):
             j += 1
         while j < n:
-            bare, qual, j = _name_at(ts, j)
+            bare, qual, j = _name_at(toks, j, n)
             if not bare or bare.upper() in _CLAUSE_END:
                 break
             add_table(bare, qual)
-            if j < n and ts[j][KIND] == _P and ts[j][VALUE] == ",":
+            if j < n and K[j] == _P and V[j] == ",":
                 j += 1
                 continue
             break
-    if kind in (
-        "COPY",
-        "LOCK",
-        "VACUUM",
-        "ANALYZE",
-        "REINDEX",
-        "CLUSTER",
-        "OPTIMIZE",
-        "DESCRIBE",
-        "UNLOAD",
-    ):
+    if kind in ("COPY", "LOCK", "VACUUM", "ANALYZE", "REINDEX", "CLUSTER", "OPTIMIZE", "DESCRIBE", "UNLOAD"):
         j = k + 1
-        while (
-            j < n
-            and ts[j][KIND] == _W
-            and ts[j][VALUE] in ("TABLE", "ONLY", "FULL", "VERBOSE", "ANALYZE")
-        ):
+        while j < n and K[j] == _W and V[j] in ("TABLE", "ONLY", "FULL", "VERBOSE", "ANALYZE"):
             j += 1
-        bare, qual, _ = _name_at(ts, j)
+        bare, qual, _ = _name_at(toks, j, n)
         if bare and bare.upper() not in _CLAUSE_END:
             add_table(bare, qual)
-    prev: _T | None = None
+    p = -1  # the previous token, if any
     in_select_list = False
     i = k
     while i < n:
-        t = ts[i]
-        v = t[VALUE]
-        if t[KIND] == _W:
-            at_main = t[DEPTH] == main_depth
-            if v in _TABLE_INTRO and not (
-                v == "TABLE" and kind in ("DROP", "TRUNCATE", "ALTER", "CREATE")
-            ):
-                if (
-                    v == "UPDATE"
-                    and prev is not None
-                    and prev[KIND] == _W
-                    and prev[VALUE] in ("FOR", "KEY", "NO", "ON", "DO")
-                ):
+        v = V[i]
+        if K[i] == _W:
+            at_main = D[i] == main_depth
+            if v in _TABLE_INTRO and not (v == "TABLE" and kind in ("DROP", "TRUNCATE", "ALTER", "CREATE")):
+                if v == "UPDATE" and p >= 0 and K[p] == _W and V[p] in ("FOR", "KEY", "NO", "ON", "DO"):
                     pass  # FOR UPDATE / ON UPDATE / DO UPDATE: not a table
-                elif (
-                    v == "INTO"
-                    and i + 1 < n
-                    and ts[i + 1][KIND] == _W
-                    and ts[i + 1][VALUE] in ("OUTFILE", "DUMPFILE")
-                ):
+                elif v == "INTO" and i + 1 < n and K[i + 1] == _W and V[i + 1] in ("OUTFILE", "DUMPFILE"):
                     into_outfile = True
-                elif (
-                    v == "USING" and i + 1 < n and ts[i + 1][KIND] == _P and ts[i + 1][VALUE] == "("
-                ):
+                elif v == "USING" and i + 1 < n and K[i + 1] == _P and V[i + 1] == "(":
                     pass  # JOIN ... USING (col)
                 else:
                     j = i + 1
                     while True:
-                        while (
-                            j < n
-                            and ts[j][KIND] == _W
-                            and ts[j][VALUE]
-                            in ("ONLY", "LATERAL", "TABLE", "IGNORE", "LOW_PRIORITY")
-                        ):
+                        while j < n and K[j] == _W and V[j] in ("ONLY", "LATERAL", "TABLE", "IGNORE", "LOW_PRIORITY"):
                             j += 1
-                        bare, qual, j2 = _name_at(ts, j)
+                        bare, qual, j2 = _name_at(toks, j, n)
                         if not bare or bare.upper() in _CLAUSE_END:
                             break
-                        if j2 < n and ts[j2][KIND] == _P and ts[j2][VALUE] == "(" and v != "INTO":
+                        if j2 < n and K[j2] == _P and V[j2] == "(" and v != "INTO":
                             break  # a table function, not a table
                         add_table(bare, qual)
                         j = j2
                         if v != "FROM":
                             break
                         # FROM a x, b y: skip an alias, continue after a comma
-                        if j < n and ts[j][KIND] == _W and ts[j][VALUE] == "AS":
+                        if j < n and K[j] == _W and V[j] == "AS":
                             j += 1
-                        if j < n and ts[j][KIND] in (_W, _Q) and ts[j][VALUE] not in _CLAUSE_END:
+                        if j < n and (K[j] == _W or K[j] == _Q) and V[j] not in _CLAUSE_END:
                             j += 1
-                        if (
-                            j < n
-                            and ts[j][KIND] == _P
-                            and ts[j][VALUE] == ","
-                            and ts[j][DEPTH] == t[DEPTH]
-                        ):
+                        if j < n and K[j] == _P and V[j] == "," and D[j] == D[i]:
                             j += 1
                             continue
                         break
             if at_main:
                 if v == "WHERE":
                     has_where = True
-                    where_trivial = _trivial_where(ts, i + 1, main_depth)
+                    where_trivial = _trivial_where(toks, i + 1, n, main_depth)
                 elif v in ("LIMIT", "TOP"):
                     has_limit = True
                 elif v == "FETCH" and kind != "FETCH":
@@ -426,53 +402,36 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
                 elif v == "FROM":
                     in_select_list = False
                 elif v == "TO" and kind == "COPY" and not copy_to:
-                    nt = ts[i + 1] if i + 1 < n else None
-                    if nt is None:
+                    if i + 1 >= n:
                         copy_to = "?"
-                    elif nt[KIND] == _S:
-                        copy_to = nt[VALUE][:256] or "?"
+                    elif K[i + 1] == _S:
+                        copy_to = V[i + 1][:256] or "?"
                     else:
-                        copy_to = nt[VALUE].lower()[:256]
+                        copy_to = V[i + 1].lower()[:256]
             if (
                 i + 1 < n
-                and ts[i + 1][KIND] == _P
-                and ts[i + 1][VALUE] == "("
+                and K[i + 1] == _P
+                and V[i + 1] == "("
                 and v not in _NOT_FUNCTIONS
-                and not (
-                    prev is not None and prev[KIND] == _W and prev[VALUE] in ("INTO", "TABLE", "AS")
-                )
+                and not (p >= 0 and K[p] == _W and V[p] in ("INTO", "TABLE", "AS"))
             ):
                 name = v.lower()
                 if name not in functions and len(functions) < MAX_LIST:
                     functions.append(name)
-        elif (
-            t[KIND] == _P
-            and v == "*"
-            and in_select_list
-            and t[DEPTH] == main_depth
-            and prev is not None
-        ):
-            if (prev[KIND] == _W and prev[VALUE] in ("SELECT", "DISTINCT", "ALL")) or (
-                prev[KIND] == _P and prev[VALUE] in (",", ".")
-            ):
+        elif K[i] == _P and v == "*" and in_select_list and D[i] == main_depth and p >= 0:
+            if (K[p] == _W and V[p] in ("SELECT", "DISTINCT", "ALL")) or (K[p] == _P and V[p] in (",", ".")):
                 select_star = True
-        elif t[KIND] == _P and v.startswith("\\") and kind == "UNKNOWN":
-            pass
-        prev = t
+        p = i
         i += 1
     if first == "WITH":  # names defined by the CTE list are not tables
         ctes = {
-            ts[j - 1][VALUE].lower()
+            V[j - 1].lower()
             for j in range(k + 2, n)
-            if ts[j][KIND] == _W
-            and ts[j][VALUE] == "AS"
-            and ts[j][DEPTH] == main_depth
-            and ts[j - 1][KIND] in (_W, _Q)
+            if K[j] == _W and V[j] == "AS" and D[j] == main_depth and (K[j - 1] == _W or K[j - 1] == _Q)
         }
         keep = [(b, q) for b, q in zip(tables, qualified, strict=True) if b not in ctes]
         tables = [b for b, _ in keep]
         qualified = [q for _, q in keep]
-    span = (ts[0][START], ts[-1][END])
     return SqlStatement(
         kind=kind,
         object_type=object_type,
@@ -485,26 +444,29 @@ def _analyse(ts: list[_T], text: str) -> SqlStatement:
         copy_to=copy_to,
         into_outfile=into_outfile,
         functions=tuple(functions),
-        span=span,
+        span=(toks.start[lo], toks.end[n - 1]),
     )
 
 
-def _trivial_where(ts: list[_T], i: int, depth: int) -> bool:
+def _trivial_where(toks: _Tokens, i: int, n: int, depth: int) -> bool:
     """WHERE clause that is always true: ``1=1``, ``TRUE``, ``'a'='a'``, ``x=x`` (optionally
-    followed by OR ...)."""
-    clause: list[_T] = []
-    n = len(ts)
-    while i < n and len(clause) < 8:
-        t = ts[i]
-        if t[DEPTH] == depth and t[KIND] == _W and t[VALUE] in _WHERE_END:
-            break
-        if t[DEPTH] == depth and t[KIND] == _W and t[VALUE] == "OR":
-            break
-        if t[DEPTH] == depth and t[KIND] == _W and t[VALUE] == "AND":
-            return False
-        clause.append(t)
+    followed by OR ...). The clause is read from ``i`` (at most 8 tokens, up to ``n``)."""
+    K = toks.kind
+    V = toks.value
+    D = toks.depth
+    vals: list[tuple[int, str]] = []  # the clause without its parentheses
+    taken = 0
+    while i < n and taken < 8:
+        if D[i] == depth and K[i] == _W:
+            v = V[i]
+            if v in _WHERE_END or v == "OR":
+                break
+            if v == "AND":
+                return False
+        taken += 1
+        if not (K[i] == _P and V[i] in ("(", ")")):
+            vals.append((K[i], V[i]))
         i += 1
-    vals = [(t[KIND], t[VALUE]) for t in clause if not (t[KIND] == _P and t[VALUE] in ("(", ")"))]
     if len(vals) == 1:
         return vals[0] in ((_W, "TRUE"), (_N, "1"))
     if len(vals) == 2:
@@ -541,9 +503,9 @@ def _parse(text: str, clipped: bool) -> ParsedSql:
         )  # psql client-side copy
     toks, cut = _tokenize(text, MAX_TOKENS)
     stmts = _split(toks)
-    out = tuple(_analyse(s, text) for s in stmts if s)
+    out = tuple(_analyse(toks, lo, hi) for lo, hi in stmts)
     return ParsedSql(
-        out, cut or clipped or (len(stmts) >= MAX_STATEMENTS and len(toks) > sum(map(len, stmts)))
+        out, cut or clipped or (len(stmts) >= MAX_STATEMENTS and len(toks) > sum(hi - lo for lo, hi in stmts))
     )
 
 

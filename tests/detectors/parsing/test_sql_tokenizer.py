@@ -145,5 +145,7 @@ _QUERIES = [
 def test_tokenizer_same_as_reference(text: str, budget: int) -> None:
     toks, cut = _tokenize(text, budget)
     want, want_cut = reference_tokenize(text, budget)
-    assert toks == [astuple(t) for t in want]
+    got = list(zip(toks.kind, toks.value, toks.start, toks.end, toks.depth, strict=True))
+    assert len(toks) == len(got)
+    assert got == [astuple(t) for t in want]
     assert cut == want_cut

@@ -128,25 +128,37 @@ _REDIRS = ("&>>", "&>", "<<<", "<<-", "<<", "<>", "<&", ">>", ">&", ">|", "<", "
 _BREAK = object()  # unquoted ${IFS}: splits the word
 
 
-@dataclass(slots=True)
+# _Word and _Tok, one or two per token, are plain classes rather than dataclasses: in the
+# compiled build a dataclass keeps the interpreted ``__init__`` that ``dataclasses`` generates,
+# where a written one compiles to a field fill (see detectors.events.Value). Nothing compares
+# or prints them.
+
+
 class _Word:
-    text: str
-    raw: str
-    start: int
-    end: int
-    quoted: bool
-    substs: list[tuple[str, int]]
+    __slots__ = ("end", "quoted", "raw", "start", "substs", "text")
+
+    def __init__(self, text: str, raw: str, start: int, end: int, quoted: bool,
+                 substs: list[tuple[str, int]]) -> None:
+        self.text = text
+        self.raw = raw
+        self.start = start
+        self.end = end
+        self.quoted = quoted
+        self.substs = substs
 
 
-@dataclass(slots=True)
 class _Tok:
-    kind: str  # "w" word, "o" operator, "r" redirection
-    value: str
-    start: int
-    end: int
-    word: _Word | None = None
-    fd: str = ""
-    body: str | None = None  # here-document body, filled when the newline is reached
+    __slots__ = ("body", "end", "fd", "kind", "start", "value", "word")
+
+    def __init__(self, kind: str, value: str, start: int, end: int, word: _Word | None = None,
+                 fd: str = "", body: str | None = None) -> None:
+        self.kind = kind  # "w" word, "o" operator, "r" redirection
+        self.value = value
+        self.start = start
+        self.end = end
+        self.word = word
+        self.fd = fd
+        self.body = body  # here-document body, filled when the newline is reached
 
 
 def _match_paren(s: str, i: int, n: int) -> int:

@@ -26,10 +26,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from detectors.events import Event
+from detectors.events import Event, Value
 from detectors.parsing.shell import ParsedShell, SimpleCommand, parse_shell
 from detectors.parsing.sql import SqlStatement, parse_sql, sql_in_command
 
@@ -139,15 +138,23 @@ def _values(v: Any) -> Values | None:
     return None
 
 
-@dataclass(slots=True)
-class View:
-    """One shell command or SQL statement of an event, with its field values."""
+class View(Value):
+    """One shell command or SQL statement of an event, with its field values.
 
-    kind: str  # "shell" or "sql"
-    fields: dict[str, Values]
-    source_field: str  # the event field the text came from
-    span: tuple[int, int]
-    text: str
+    (Not a dataclass: one or more are built on the first sight of each command text, and a
+    dataclass's ``__init__`` stays interpreted in the compiled build; see
+    :class:`~detectors.events.Value`, which gives it the dataclass's ``==`` and ``repr``.)"""
+
+    __slots__ = ("fields", "kind", "source_field", "span", "text")
+    _NAMES = ("kind", "fields", "source_field", "span", "text")
+
+    def __init__(self, kind: str, fields: dict[str, Values], source_field: str, span: tuple[int, int],
+                 text: str) -> None:
+        self.kind = kind  # "shell" or "sql"
+        self.fields = fields
+        self.source_field = source_field  # the event field the text came from
+        self.span = span
+        self.text = text
 
 
 class EventFields:

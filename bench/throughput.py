@@ -33,9 +33,12 @@ This machine's runs move by 10-30% from one to the next, the same code included,
 pair says little about a change of a few per cent. ``--repeat N`` runs N pairs (passthrough, then
 full) one after the other on the same broker and reports medians: the ratio is the median of
 the pairs' ratios, and the spread is kept. ``--against TREE`` also runs the full worker from
-another source tree (a checkout of another commit, compiled or not) right after this tree's in
-every pair, and reports the median of this tree's CPU per event over the other's: an A/B of two
-commits in one run, alternated, on one broker.
+another source tree (a checkout of another commit, compiled or not) in every pair, and reports
+the median of this tree's CPU per event over the other's: an A/B of two commits in one run, on one
+broker. The two trees take turns going first (this tree in the first pair, the other in the
+second, ...): in earlier A/B runs the tree that ran first in each pair did better in three of
+four runs, by 6-12%, whichever it was; with turns that bias falls on both, and the medians for
+each order are reported too (``by_order``), so its size shows. Use an even ``--repeat``.
 
 Throughput is measured on a backlog: the first ``--warm`` of ``--events`` (default 1,000) are
 produced, the worker starts and processes them, then the rest are produced as fast as the
@@ -474,11 +477,12 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return ordered[(len(ordered) - 1) // 2]
 
 
-def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+def summarise(runs: dict[str, list[Any]]) -> dict[str, Any]:
     """Headline figures from ``runs`` (``passthrough``, ``full`` and ``against`` runs, in pairs by
-    index): one run stands for each mode (:func:`_median_run`), the ratios are medians of the
-    pairs' own ratios, and with more than one pair every run and ratio is kept under
-    ``repeats``."""
+    index; ``other_first``, optional, says of each pair whether the other tree ran first): one run
+    stands for each mode (:func:`_median_run`), the ratios are medians of the pairs' own ratios,
+    and with more than one pair every run and ratio is kept under ``repeats``; with both orders
+    among the pairs, the A/B ratios of each order as well (``against.by_order``)."""
     out: dict[str, Any] = {"passthrough": _median_run(runs["passthrough"]), "full": _median_run(runs["full"])}
     pairs = list(zip(runs["passthrough"], runs["full"], strict=True))
     ratios = [f["events_per_s"] / p["events_per_s"] for p, f in pairs]
@@ -493,15 +497,24 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                           "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)]}
     if runs["against"]:
         mine = list(zip(runs["full"], runs["against"], strict=True))
-        cpu = [f["worker_cpu_us_per_event"] / a["worker_cpu_us_per_event"] for f, a in mine
-               if f.get("worker_cpu_us_per_event") and a.get("worker_cpu_us_per_event")]
-        out["against"] = {
-            "full": _median_run(runs["against"]),
-            "runs": runs["against"],
-            "events_ratio": round(_median([f["events_per_s"] / a["events_per_s"] for f, a in mine]), 3),
-            "cpu_ratio": round(_median(cpu), 3) if len(cpu) == len(mine) else None,
-        }
+        out["against"] = {"full": _median_run(runs["against"]), "runs": runs["against"], **_ab_ratios(mine)}
+        other_first = runs.get("other_first") or [False] * len(mine)
+        if len(set(other_first)) > 1:
+            out["against"]["other_first"] = other_first
+            out["against"]["by_order"] = {
+                name: _ab_ratios([pair for pair, o in zip(mine, other_first, strict=True) if o is flag])
+                for name, flag in (("this_first", False), ("other_first", True))
+            }
     return out
+
+
+def _ab_ratios(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, float | None]:
+    """Medians over (this tree's run, the other tree's run) pairs: events/s and CPU per event of
+    this tree over the other's."""
+    cpu = [f["worker_cpu_us_per_event"] / a["worker_cpu_us_per_event"] for f, a in pairs
+           if f.get("worker_cpu_us_per_event") and a.get("worker_cpu_us_per_event")]
+    return {"events_ratio": round(_median([f["events_per_s"] / a["events_per_s"] for f, a in pairs]), 3),
+            "cpu_ratio": round(_median(cpu), 3) if len(cpu) == len(pairs) else None}
 
 
 def _tree_build(tree: Path) -> str:
@@ -550,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     events = simulated_events(args.events)
     result: dict[str, Any] = {"benchmark": "throughput", "machine": machine(), "events": len(events),
                               "warm_events": args.warm, "partitions": PARTITIONS}
-    runs: dict[str, list[dict[str, Any]]] = {"passthrough": [], "full": [], "against": []}
+    runs: dict[str, list[Any]] = {"passthrough": [], "full": [], "against": [], "other_first": []}
     with tempfile.TemporaryDirectory() as tmpdir, EmbeddedBroker() as broker:
         tmp = Path(tmpdir)
         for i in range(args.repeat):
@@ -558,12 +571,15 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"passthrough{of} ...")
             runs["passthrough"].append(measure_throughput("passthrough", broker.bootstrap, events, tmp,
                                                           warm_events=args.warm))
-            console.print(f"full worker{of} ...")
-            runs["full"].append(measure_throughput("full", broker.bootstrap, events, tmp, warm_events=args.warm))
+            trees: list[Path | None] = [None]  # None: this tree
             if against is not None:
-                console.print(f"full worker of {against}{of} ...")
-                runs["against"].append(measure_throughput("full", broker.bootstrap, events, tmp, tree=against,
-                                                          warm_events=args.warm))
+                other_first = i % 2 == 1  # the trees take turns going first
+                trees = [against, None] if other_first else [None, against]
+                runs["other_first"].append(other_first)
+            for tree in trees:
+                console.print(f"full worker{'' if tree is None else f' of {tree}'}{of} ...")
+                runs["full" if tree is None else "against"].append(
+                    measure_throughput("full", broker.bootstrap, events, tmp, tree=tree, warm_events=args.warm))
         result.update(summarise(runs))
         if against is not None:
             result["against"]["tree"] = str(against)
@@ -615,6 +631,11 @@ def main(argv: list[str] | None = None) -> int:
         if ag.get("cpu_ratio") is not None:
             table.add_row("  this tree's worker CPU per event over it (median of pairs)", f"{ag['cpu_ratio']:.3f}")
         table.add_row("  this tree's events/s over it (median of pairs)", f"{ag['events_ratio']:.3f}")
+        for name, label in (("this_first", "this tree first"), ("other_first", "the other first")):
+            got = ag.get("by_order", {}).get(name)
+            if got is not None:
+                cpu = "-" if got["cpu_ratio"] is None else f"{got['cpu_ratio']:.3f}"
+                table.add_row(f"    pairs with {label}: CPU, events/s", f"{cpu}, {got['events_ratio']:.3f}")
     lat = result["latency"]
     table.add_row(f"(d) latency p50 at {lat['rate']:g}/s", f"{lat['p50_ms']:.0f} ms")
     table.add_row(f"(d) latency p99 at {lat['rate']:g}/s", f"{lat['p99_ms']:.0f} ms")

@@ -43,6 +43,30 @@ def test_against_compares_each_pair_with_its_own_run() -> None:
     assert ag["runs"] == other and ag["full"] is other[0]
 
 
+
+def test_pairs_in_both_orders_report_each_orders_ratios_beside_the_overall_median() -> None:
+    # this tree did 10% better in each pair it ran first, 10% worse where it ran second: the
+    # overall medians mix both, the orders' own medians show the bias
+    full = [_run(11000, 90.0), _run(9000, 110.0), _run(11000, 90.0), _run(9000, 110.0)]
+    other = [_run(10000, 100.0)] * 4
+    out = summarise({"passthrough": [_run(40000, 20.0)] * 4, "full": full, "against": other,
+                     "other_first": [False, True, False, True]})
+    ag = out["against"]
+    assert ag["by_order"]["this_first"] == {"events_ratio": 1.1, "cpu_ratio": 0.9}
+    assert ag["by_order"]["other_first"] == {"events_ratio": 0.9, "cpu_ratio": 1.1}
+    assert ag["events_ratio"] == 1.0 and ag["cpu_ratio"] == 1.0
+    assert ag["other_first"] == [False, True, False, True]
+
+
+def test_pairs_in_one_order_report_no_split() -> None:
+    full = [_run(11000, 90.0), _run(9000, 110.0)]
+    other = [_run(10000, 100.0)] * 2
+    for other_first in ([False, False], [True, True], None):
+        runs = {"passthrough": [_run(40000, 20.0)] * 2, "full": full, "against": other}
+        if other_first is not None:
+            runs["other_first"] = other_first
+        assert "by_order" not in summarise(runs)["against"]
+
 def test_a_warm_up_that_leaves_nothing_to_measure_is_refused_before_anything_starts(capsys: Any) -> None:
     import pytest
 

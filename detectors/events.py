@@ -19,9 +19,9 @@ __all__ = ["Event", "Finding", "Severity", "Value"]
 
 class Value:
     """Base of the per-event value classes that would be dataclasses but for the compiled build
-    (``Output``, ``InputRecord``, ``RiskAssessment``, ``Features``): there a dataclass keeps the
-    ``__init__`` that ``dataclasses`` generates, an interpreted function, where a class that
-    writes its own compiles to a field fill. A subclass writes ``__init__`` and names its
+    (``Output``, ``InputRecord``, ``RiskAssessment``, ``Features``, the rule engine's ``View``):
+    there a dataclass keeps the ``__init__`` that ``dataclasses`` generates, an interpreted
+    function, where a class that writes its own compiles to a field fill. A subclass writes ``__init__`` and names its
     parameters, in order, in ``_NAMES``; this gives it the dataclass's ``==`` and ``repr`` (over
     the first ``_SHOWN`` of them: the rest are like ``compare=False, repr=False`` fields), its
     copy and pickle (through ``__init__``: a compiled class has no other way) and no hash."""

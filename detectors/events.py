@@ -17,14 +17,9 @@ from typing import Any, ClassVar
 __all__ = ["Event", "Finding", "Severity", "Value"]
 
 
-class Value:
-    """Base of the per-event value classes that would be dataclasses but for the compiled build
-    (``Output``, ``InputRecord``, ``RiskAssessment``, ``Features``, the rule engine's ``View``):
-    there a dataclass keeps the ``__init__`` that ``dataclasses`` generates, an interpreted
-    function, where a class that writes its own compiles to a field fill. A subclass writes ``__init__`` and names its
-    parameters, in order, in ``_NAMES``; this gives it the dataclass's ``==`` and ``repr`` (over
-    the first ``_SHOWN`` of them: the rest are like ``compare=False, repr=False`` fields), its
-    copy and pickle (through ``__init__``: a compiled class has no other way) and no hash."""
+class _ByValue:
+    """What :class:`Value` and :class:`FrozenValue` share: ``==``, ``repr``, copy and pickle by
+    the fields that a subclass names in ``_NAMES``."""
 
     __slots__ = ()
     _NAMES: ClassVar[tuple[str, ...]] = ()
@@ -48,10 +43,36 @@ class Value:
             return NotImplemented
         return not self.__eq__(other)
 
-    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclasses these replace
-
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), self._values())
+
+
+class Value(_ByValue):
+    """Base of the per-event value classes that would be dataclasses but for the compiled build
+    (``Output``, ``InputRecord``, ``RiskAssessment``, ``Features``, the rule engine's ``View``,
+    the shell parser's ``SimpleCommand``): there a dataclass keeps the ``__init__`` that
+    ``dataclasses`` generates, an interpreted function, where a class that writes its own
+    compiles to a field fill. A subclass writes ``__init__`` and names its parameters, in order,
+    in ``_NAMES``; this gives it the dataclass's ``==`` and ``repr`` (over the first ``_SHOWN`` of
+    them: the rest are like ``compare=False, repr=False`` fields), its copy and pickle (through
+    ``__init__``: a compiled class has no other way) and no hash."""
+
+    __slots__ = ()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclasses these replace
+
+
+class FrozenValue(_ByValue):
+    """:class:`Value` for what was a frozen dataclass (the parsers' results): hashed by its
+    fields as well. (A sibling of ``Value`` rather than a subclass: mypyc cannot compile a
+    ``__hash__`` method over a base's ``__hash__ = None``.) Nothing stops a write to its fields
+    (a compiled class cannot refuse one cheaply); treat it as read-only, as its users share it
+    (parses are cached)."""
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
 
 
 class Severity(enum.IntEnum):

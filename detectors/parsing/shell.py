@@ -30,8 +30,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
+
+from detectors.events import FrozenValue, Value
 
 __all__ = [
     "MAX_COMMANDS",
@@ -58,18 +59,27 @@ EXECUTORS = SHELLS | frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Redirect:
+# The result classes are plain classes with the dataclass's ``==`` and ``repr`` (and, where they
+# replace frozen dataclasses, a hash by value) from detectors.events.Value: a dataclass keeps an
+# interpreted ``__init__`` in the compiled build. Treat them as read-only once parsed: parses
+# are cached and shared.
+
+
+class Redirect(FrozenValue):
     """One redirection: ``op`` is ``>``, ``>>``, ``<``, ``<<``, ``<<<``, ``>&``, ``&>`` ...;
     ``target`` is the file/word (unquoted) or, for here-documents, the body."""
 
-    op: str
-    fd: str
-    target: str
+    __slots__ = ("fd", "op", "target")
+    _NAMES = ("op", "fd", "target")
+
+    def __init__(self, op: str, fd: str, target: str) -> None:
+        self.op = op
+        self.fd = fd
+        self.target = target
 
 
-@dataclass(slots=True)
-class SimpleCommand:
+
+class SimpleCommand(Value):
     """One command that would run.
 
     ``program`` is the basename of the executable after wrappers were stripped (``""`` for a
@@ -80,17 +90,26 @@ class SimpleCommand:
     ``pipe_from``/``pipe_to`` are the programs before/after it in its pipeline.
     """
 
-    program: str
-    args: tuple[str, ...]
-    raw_program: str = ""
-    wrappers: tuple[str, ...] = ()
-    assignments: tuple[str, ...] = ()
-    redirects: tuple[Redirect, ...] = ()
-    span: tuple[int, int] = (0, 0)
-    origin: str = "line"
-    depth: int = 0
-    pipe_from: str = ""
-    pipe_to: str = ""
+    __slots__ = ("args", "assignments", "depth", "origin", "pipe_from", "pipe_to", "program", "raw_program",
+                 "redirects", "span", "wrappers")
+    _NAMES = ("program", "args", "raw_program", "wrappers", "assignments", "redirects", "span", "origin", "depth",
+              "pipe_from", "pipe_to")
+
+    def __init__(self, program: str, args: tuple[str, ...], raw_program: str = "", wrappers: tuple[str, ...] = (),
+                 assignments: tuple[str, ...] = (), redirects: tuple[Redirect, ...] = (),
+                 span: tuple[int, int] = (0, 0), origin: str = "line", depth: int = 0, pipe_from: str = "",
+                 pipe_to: str = "") -> None:
+        self.program = program
+        self.args = args
+        self.raw_program = raw_program
+        self.wrappers = wrappers
+        self.assignments = assignments
+        self.redirects = redirects
+        self.span = span
+        self.origin = origin
+        self.depth = depth
+        self.pipe_from = pipe_from
+        self.pipe_to = pipe_to
 
     @property
     def text(self) -> str:
@@ -100,11 +119,16 @@ class SimpleCommand:
         return self.program + " " + " ".join(self.args)
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedShell:
-    commands: tuple[SimpleCommand, ...]
-    truncated: bool = False
-    decoded: tuple[str, ...] = field(default=())
+class ParsedShell(FrozenValue):
+    __slots__ = ("commands", "decoded", "truncated")
+    _NAMES = ("commands", "truncated", "decoded")
+
+    def __init__(self, commands: tuple[SimpleCommand, ...], truncated: bool = False,
+                 decoded: tuple[str, ...] = ()) -> None:
+        self.commands = commands
+        self.truncated = truncated
+        self.decoded = decoded
+
 
     @property
     def programs(self) -> tuple[str, ...]:

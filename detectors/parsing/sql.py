@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+
+from detectors.events import FrozenValue
 
 __all__ = ["MAX_INPUT", "ParsedSql", "SqlStatement", "parse_sql", "sql_in_command"]
 
@@ -33,26 +34,45 @@ MAX_LIST = 64
 _CACHE_MAX_LEN = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class SqlStatement:
-    kind: str
-    object_type: str = ""
-    tables: tuple[str, ...] = ()
-    qualified_tables: tuple[str, ...] = ()
-    has_where: bool = False
-    where_trivial: bool = False
-    has_limit: bool = False
-    select_star: bool = False
-    copy_to: str = ""
-    into_outfile: bool = False
-    functions: tuple[str, ...] = ()
-    span: tuple[int, int] = (0, 0)
+# The two result classes are plain classes with the dataclass's ``==``, ``repr`` and (as the
+# frozen dataclasses they replace) a hash by value, from detectors.events.Value: a dataclass keeps
+# an interpreted ``__init__`` in the compiled build. Treat them as read-only: parses are cached
+# and shared.
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedSql:
-    statements: tuple[SqlStatement, ...]
-    truncated: bool = False
+class SqlStatement(FrozenValue):
+    __slots__ = ("copy_to", "functions", "has_limit", "has_where", "into_outfile", "kind", "object_type",
+                 "qualified_tables", "select_star", "span", "tables", "where_trivial")
+    _NAMES = ("kind", "object_type", "tables", "qualified_tables", "has_where", "where_trivial", "has_limit",
+              "select_star", "copy_to", "into_outfile", "functions", "span")
+
+    def __init__(self, kind: str, object_type: str = "", tables: tuple[str, ...] = (),
+                 qualified_tables: tuple[str, ...] = (), has_where: bool = False, where_trivial: bool = False,
+                 has_limit: bool = False, select_star: bool = False, copy_to: str = "",
+                 into_outfile: bool = False, functions: tuple[str, ...] = (), span: tuple[int, int] = (0, 0)) -> None:
+        self.kind = kind
+        self.object_type = object_type
+        self.tables = tables
+        self.qualified_tables = qualified_tables
+        self.has_where = has_where
+        self.where_trivial = where_trivial
+        self.has_limit = has_limit
+        self.select_star = select_star
+        self.copy_to = copy_to
+        self.into_outfile = into_outfile
+        self.functions = functions
+        self.span = span
+
+
+
+class ParsedSql(FrozenValue):
+    __slots__ = ("statements", "truncated")
+    _NAMES = ("statements", "truncated")
+
+    def __init__(self, statements: tuple[SqlStatement, ...], truncated: bool = False) -> None:
+        self.statements = statements
+        self.truncated = truncated
+
 
 
 # token kinds

@@ -59,10 +59,10 @@ EXECUTORS = SHELLS | frozenset(
 )
 
 
-# The result classes are plain classes with the dataclass's ``==`` and ``repr`` (and, where they
-# replace frozen dataclasses, a hash by value) from detectors.events.Value: a dataclass keeps an
-# interpreted ``__init__`` in the compiled build. Treat them as read-only once parsed: parses
-# are cached and shared.
+# The result classes are plain classes with the dataclass's ``==`` and ``repr`` (from
+# detectors.events.Value) and, where they replace frozen dataclasses, a hash by value (from
+# FrozenValue): a dataclass keeps an interpreted ``__init__`` in the compiled build. Treat them as
+# read-only once parsed: parses are cached and shared.
 
 
 class Redirect(FrozenValue):

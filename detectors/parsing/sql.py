@@ -35,9 +35,9 @@ _CACHE_MAX_LEN = 4096
 
 
 # The two result classes are plain classes with the dataclass's ``==``, ``repr`` and (as the
-# frozen dataclasses they replace) a hash by value, from detectors.events.Value: a dataclass keeps
-# an interpreted ``__init__`` in the compiled build. Treat them as read-only: parses are cached
-# and shared.
+# frozen dataclasses they replace) a hash by value, from detectors.events.FrozenValue: a dataclass
+# keeps an interpreted ``__init__`` in the compiled build. Treat them as read-only: parses are
+# cached and shared.
 
 
 class SqlStatement(FrozenValue):

@@ -78,7 +78,6 @@ class Redirect(FrozenValue):
         self.target = target
 
 
-
 class SimpleCommand(Value):
     """One command that would run.
 

@@ -64,7 +64,6 @@ class SqlStatement(FrozenValue):
         self.span = span
 
 
-
 class ParsedSql(FrozenValue):
     __slots__ = ("statements", "truncated")
     _NAMES = ("statements", "truncated")
@@ -72,7 +71,6 @@ class ParsedSql(FrozenValue):
     def __init__(self, statements: tuple[SqlStatement, ...], truncated: bool = False) -> None:
         self.statements = statements
         self.truncated = truncated
-
 
 
 # token kinds

@@ -16,6 +16,11 @@ In one run, against one embedded broker, with realistic simulated fleet events:
     into the measured stretch. Here they share two cores with the broker and the benchmark: this says
     what the group machinery costs and what a second process buys on this machine, not what a
     second host would;
+(b0) with ``--bare``: the real worker with every detector switched off (``rules.enabled`` and
+    ``baselines.enabled`` false: no rule engine, policy or baselines), so decoding, validation,
+    dedup, risk, response, incidents, the enriched record and state still run. Its events/s over
+    passthrough's is the ceiling of (c) that the pipeline's own work leaves, whatever the
+    detectors cost; in each pair it runs after the full worker;
 (d) p50/p99 latency from an event's produce to its enriched record, at a fixed offered load
     (``--rate`` events/s for ``--seconds``) on the full worker; measured as the broker timestamp
     of the output record minus that of the input record (both stamped by producers on this
@@ -114,9 +119,16 @@ def _env(bootstrap: str, prefix: str, tmp: Path) -> dict[str, str]:
 HERE = Path(__file__).resolve().parent.parent
 
 
+#: settings of the ``bare`` worker: the full worker's, every detector off
+BARE_ENV = {"AGENTWATCH_RULES__ENABLED": "false", "AGENTWATCH_BASELINES__ENABLED": "false"}
+
+
 def _start_worker(mode: str, env: dict[str, str], log: Path, tree: Path | None = None) -> subprocess.Popen[bytes]:
     """A worker process running ``tree``'s code (by default this tree's): the interpreter imports
-    ``pipeline`` and ``bench`` from its working directory before any installed copy."""
+    ``pipeline`` and ``bench`` from its working directory before any installed copy. The ``bare``
+    mode is the full worker with :data:`BARE_ENV`."""
+    if mode == "bare":
+        mode, env = "full", {**env, **BARE_ENV}
     cmd = [sys.executable, "-m", "bench.throughput", "--run-worker", mode]
     return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                             cwd=str(tree or HERE))
@@ -495,6 +507,12 @@ def summarise(runs: dict[str, list[Any]]) -> dict[str, Any]:
         out["repeats"] = {"passthrough": runs["passthrough"], "full": runs["full"],
                           "ratios": [round(r, 3) for r in ratios],
                           "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)]}
+    if runs.get("bare"):
+        bare = list(zip(runs["passthrough"], runs["bare"], strict=True))
+        out["bare"] = _median_run(runs["bare"])
+        out["ratio_bare_to_passthrough"] = round(_median([b["events_per_s"] / p["events_per_s"] for p, b in bare]), 3)
+        if len(bare) > 1:
+            out["repeats"]["bare"] = runs["bare"]
     if runs["against"]:
         mine = list(zip(runs["full"], runs["against"], strict=True))
         out["against"] = {"full": _median_run(runs["against"]), "runs": runs["against"], **_ab_ratios(mine)}
@@ -540,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="N alternated passthrough/full pairs on one broker; figures are medians")
     ap.add_argument("--against", metavar="TREE",
                     help="also run the full worker from another source tree in every pair and compare")
+    ap.add_argument("--bare", action="store_true",
+                    help="also run the worker with every detector off in every pair: (b0), the ceiling of (c)")
     ap.add_argument("--json", dest="json_path")
     ap.add_argument("--run-worker", choices=["passthrough", "full"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -563,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     events = simulated_events(args.events)
     result: dict[str, Any] = {"benchmark": "throughput", "machine": machine(), "events": len(events),
                               "warm_events": args.warm, "partitions": PARTITIONS}
-    runs: dict[str, list[Any]] = {"passthrough": [], "full": [], "against": [], "other_first": []}
+    runs: dict[str, list[Any]] = {"passthrough": [], "full": [], "against": [], "other_first": [], "bare": []}
     with tempfile.TemporaryDirectory() as tmpdir, EmbeddedBroker() as broker:
         tmp = Path(tmpdir)
         for i in range(args.repeat):
@@ -580,6 +600,9 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"full worker{'' if tree is None else f' of {tree}'}{of} ...")
                 runs["full" if tree is None else "against"].append(
                     measure_throughput("full", broker.bootstrap, events, tmp, tree=tree, warm_events=args.warm))
+            if args.bare:
+                console.print(f"worker without detectors{of} ...")
+                runs["bare"].append(measure_throughput("bare", broker.bootstrap, events, tmp, warm_events=args.warm))
         result.update(summarise(runs))
         if against is not None:
             result["against"]["tree"] = str(against)
@@ -605,7 +628,12 @@ def main(argv: list[str] | None = None) -> int:
         so = result["scale_out"]
         table.add_row(f"(b{so['workers']}) {so['workers']} full workers, one group, events/s", f"{so['events_per_s']:,}")
         table.add_row(f"(c{so['workers']}) ratio b{so['workers']}/a", f"{result['ratio_scale_out_to_passthrough']:.2f}")
-    for mode in ("passthrough", "full"):
+    if "bare" in result:
+        table.add_row("(b0) worker without detectors events/s", f"{result['bare']['events_per_s']:,}")
+        table.add_row("(c0) ratio b0/a: the ceiling of (c)", f"{result['ratio_bare_to_passthrough']:.2f}")
+    for mode in ("passthrough", "full", "bare"):
+        if mode not in result:
+            continue
         if "worker_cpu_us_per_event" in result[mode]:
             table.add_row(f"worker CPU µs/event: {mode}", f"{result[mode]['worker_cpu_us_per_event']:.1f}")
         if "main_thread_cpu_us_per_event" in result[mode]:

@@ -77,3 +77,15 @@ def test_a_warm_up_that_leaves_nothing_to_measure_is_refused_before_anything_sta
             main(argv)
         assert exc.value.code == 2
         assert "--warm must be at least 1" in capsys.readouterr().err
+
+
+def test_bare_worker_ratio_is_the_median_of_its_own_pairs() -> None:
+    # the worker without detectors in each pair: its ratio to that pair's passthrough, median 0.6
+    passthrough = [_run(40000, 20.0), _run(50000, 18.0), _run(30000, 25.0)]
+    bare = [_run(20000, 40.0), _run(30000, 35.0), _run(21000, 45.0)]
+    full = [_run(10000, 100.0)] * 3
+    out = summarise({"passthrough": passthrough, "full": full, "against": [], "bare": bare})
+    assert out["ratio_bare_to_passthrough"] == 0.6  # pairs 0.5, 0.6, 0.7
+    assert out["bare"] is bare[2]  # the median run by events/s (20,000, 21,000, 30,000)
+    assert out["repeats"]["bare"] == bare
+    assert "bare" not in summarise({"passthrough": passthrough, "full": full, "against": []})

@@ -27,15 +27,13 @@ alert state checkpoints together with the ladder state. Fleet-wide suppressions 
 
 from __future__ import annotations
 
-import dataclasses
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import re2
 
-from detectors.base import Event, Finding, Severity
+from detectors.events import Event, Finding, Severity, Value
 from pipeline.enforcement.ladder import matches_rule
 from pipeline.records import deterministic_id, iso_time
 from pipeline.risk import RiskAssessment, level_for
@@ -57,17 +55,27 @@ class SuppressionError(ValueError):
     """A suppression cannot be used (bad scope, pattern or expiry)."""
 
 
-@dataclass(slots=True)
-class AlertContext:
-    """What every alert names about its agent."""
+class AlertContext(Value):
+    """What every alert names about its agent.
 
-    agent_id: str
-    owner: str | None = None
-    enforcement_point: str | None = None
-    environment: str | None = None
-    agent_role: str | None = None
-    incident_id: str | None = None
-    maturity: dict[str, Any] | None = None
+    Not a dataclass (nor is :class:`Suppression`): the responder makes one for every event of an
+    agent it holds state about, and in the compiled build a dataclass's ``__init__`` stays an
+    interpreted function (:class:`~detectors.events.Value` says more)."""
+
+    __slots__ = ("agent_id", "agent_role", "enforcement_point", "environment", "incident_id", "maturity", "owner")
+    _NAMES: ClassVar[tuple[str, ...]] = ("agent_id", "owner", "enforcement_point", "environment", "agent_role",
+                                         "incident_id", "maturity")
+
+    def __init__(self, agent_id: str, owner: str | None = None, enforcement_point: str | None = None,
+                 environment: str | None = None, agent_role: str | None = None, incident_id: str | None = None,
+                 maturity: dict[str, Any] | None = None) -> None:
+        self.agent_id = agent_id
+        self.owner = owner
+        self.enforcement_point = enforcement_point
+        self.environment = environment
+        self.agent_role = agent_role
+        self.incident_id = incident_id
+        self.maturity = maturity
 
 
 _pattern_cache: OrderedDict[str, Any] = OrderedDict()
@@ -88,8 +96,7 @@ def _compile(pattern: str) -> Any:
     return compiled
 
 
-@dataclass(slots=True)
-class Suppression:
+class Suppression(Value):
     """An analyst's decision that matching findings raise no alert until ``expires_at``.
 
     ``scope`` ``agent``: everything of ``agent_id``; ``rule``: findings matching ``rule`` (same
@@ -98,20 +105,29 @@ class Suppression:
     ``agent_id`` and ``rule`` when given. ``agent_id`` None means fleet-wide.
     """
 
-    suppression_id: str
-    scope: str
-    author: str
-    reason: str
-    created_at: float
-    expires_at: float
-    agent_id: str | None = None
-    rule: str | None = None
-    pattern: str | None = None
-    field: str = "command"
-    control_id: str | None = None
-    _compiled: Any = dataclasses.field(default=None, repr=False)
+    __slots__ = ("_compiled", "agent_id", "author", "control_id", "created_at", "expires_at", "field", "pattern",
+                 "reason", "rule", "scope", "suppression_id")
+    _NAMES: ClassVar[tuple[str, ...]] = ("suppression_id", "scope", "author", "reason", "created_at", "expires_at",
+                                         "agent_id", "rule", "pattern", "field", "control_id")
 
-    def __post_init__(self) -> None:
+    def __init__(self, suppression_id: str, scope: str, author: str, reason: str, created_at: float,
+                 expires_at: float, agent_id: str | None = None, rule: str | None = None,
+                 pattern: str | None = None, field: str = "command", control_id: str | None = None) -> None:
+        self.suppression_id = suppression_id
+        self.scope = scope
+        self.author = author
+        self.reason = reason
+        self.created_at = created_at
+        self.expires_at = expires_at
+        self.agent_id = agent_id
+        self.rule = rule
+        self.pattern = pattern
+        self.field = field
+        self.control_id = control_id
+        self._compiled: Any = None
+        self._check()
+
+    def _check(self) -> None:
         if self.scope not in ("agent", "rule", "pattern"):
             raise SuppressionError(f"unknown suppression scope {self.scope!r}; expected agent, rule or pattern")
         if not self.author.strip():

@@ -30,6 +30,7 @@ COMPILED: tuple[str, ...] = (
     "pipeline/records.py",
     "pipeline/risk.py",
     "pipeline/response.py",
+    "pipeline/alerting.py",
     "pipeline/incidents/tracker.py",
     "detectors/baselines/common.py",
     "detectors/baselines/composite.py",

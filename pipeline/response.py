@@ -69,6 +69,9 @@ log = logging.getLogger(__name__)
 
 FLEET_KEY = "*"
 _RECENT_COMMANDS = 16
+#: what the responder keeps about each agent from its events (``st["meta"]``), texts cut to 256
+_META_KEYS = ("owner", "enforcement_point", "environment", "agent_role")
+_MISSING = object()
 _FORGERY_CODES = frozenset({"bad_signature", "unknown_key", "unsigned", "key_expired", "bad_algorithm"})
 
 
@@ -297,10 +300,18 @@ class Responder:
 
     def _update_meta(self, st: dict[str, Any], event: Event) -> bool:
         d = event.data
-        new = {"owner": d.get("owner"), "enforcement_point": d.get("enforcement_point"),
-               "environment": d.get("environment"), "agent_role": d.get("agent_role")}
-        new = {k: (str(v)[:256] if v is not None else None) for k, v in new.items()}
-        if st["meta"] != new:
+        meta = st["meta"]
+        # the common case first, without building anything: the same strings as last time
+        # (a value that is not a short string goes the long way, which stores its text)
+        if len(meta) == len(_META_KEYS):
+            for k in _META_KEYS:
+                v = d.get(k)
+                if not (v is None or (type(v) is str and len(v) <= 256)) or meta.get(k, _MISSING) != v:
+                    break
+            else:
+                return False
+        new = {k: (str(v)[:256] if v is not None else None) for k in _META_KEYS for v in (d.get(k),)}
+        if meta != new:
             st["meta"] = new
             return True
         return False
@@ -344,8 +355,12 @@ class Responder:
                 # the releasing analyst judged the risk so far: count only what came after
                 agent_risk = min(100, int(lad.get("risk_since_release", 0)) + event_score)
                 lad["risk_since_release"] = agent_risk
-        target, why = target_rung(enf.triggers, agent_risk=agent_risk, event_score=event_score, findings=findings)
-        if target is not None and rung_index(target) > rung_index(enf.uncorroborated_max_rung):
+        current = lad.get("rung") if lad.get("mode") == mode else None
+        target, why = target_rung(enf.triggers, agent_risk=agent_risk, event_score=event_score, findings=findings,
+                                  above=current)
+        if target is None:
+            return [], []
+        if rung_index(target) > rung_index(enf.uncorroborated_max_rung):
             # Behavioural anomalies alone hold actions for a human; revoking or isolating needs a
             # rule or policy finding of this agent in the risk window to corroborate them.
             sources = {f.detector for f in findings} | {str(fa.get("source", "")) for fa in ra.agent_factors}
@@ -353,8 +368,7 @@ class Responder:
             if not any(src == d or src.startswith(d + ".") for src in sources for d in corroborating):
                 target = enf.uncorroborated_max_rung
                 why += f"; capped at {target}: no {'/'.join(corroborating)} finding corroborates it"
-        current = lad.get("rung") if lad.get("mode") == mode else None
-        if target is None or rung_index(target) <= rung_index(current):
+        if rung_index(target) <= rung_index(current):  # (capped to the rung in force or below)
             return [], []
         factors = ra.factors or ra.agent_factors
         top_rule = f"{factors[0]['source']}:{factors[0]['id']}" if factors else "risk:agent_risk"

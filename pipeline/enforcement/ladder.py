@@ -87,11 +87,26 @@ def _severity_rank(name: str) -> int:
 
 
 def target_rung(
-    triggers: Mapping[str, Any], *, agent_risk: int, event_score: int, findings: list[Finding]
+    triggers: Mapping[str, Any], *, agent_risk: int, event_score: int, findings: list[Finding],
+    above: str | None = None,
 ) -> tuple[str | None, str]:
-    """The highest rung whose trigger fires, and a one-line why (``(None, "")`` if none)."""
+    """The highest rung whose trigger fires, and a one-line why (``(None, "")`` if none).
+
+    With ``above`` (the rung in force), only a higher rung counts: the search stops there. An
+    agent under a rung sends most of its events with its risk still over that rung's trigger,
+    and each would otherwise have its why written out and thrown away.
+
+    >>> from types import SimpleNamespace as T
+    >>> trig = T(min_agent_risk=60, min_event_score=None, min_severity=None, rules=())
+    >>> target_rung({"require_approval": trig}, agent_risk=70, event_score=0, findings=[])
+    ('require_approval', 'agent risk 70 >= 60')
+    >>> target_rung({"require_approval": trig}, agent_risk=70, event_score=0, findings=[], above="require_approval")
+    (None, '')
+    """
     top = max((int(f.severity) for f in findings), default=-1)
-    for rung in reversed(RUNGS):
+    floor = rung_index(above)
+    for i in range(len(RUNGS) - 1, floor - 1, -1):
+        rung = RUNGS[i]
         trig = triggers.get(rung)
         if trig is None:
             continue

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import schemas
+from detectors.events import Event
 from pipeline.enforcement.signing import Keyring, dev_signer
 from pipeline.records import deterministic_id, iso_time
 from pipeline.response import Responder
@@ -324,3 +325,36 @@ def test_baseline_anomalies_alone_only_hold_actions_for_approval() -> None:
     # one rule finding corroborates: the ladder climbs on
     out = h.send(event(20, ts=T0 + 20), [finding("destructive.rm_rf_root", "critical", 90)])
     assert [c["action"] for c in h.commands(out)][-1] == "isolate"
+
+
+def _meta_as_before(st: dict, data: dict) -> bool:
+    """The responder's agent meta update as it was written before its fast path: every event
+    built the four-field dict and compared it."""
+    new = {k: data.get(k) for k in ("owner", "enforcement_point", "environment", "agent_role")}
+    new = {k: (str(v)[:256] if v is not None else None) for k, v in new.items()}
+    if st["meta"] != new:
+        st["meta"] = new
+        return True
+    return False
+
+
+_META_VALUES = st.one_of(st.none(), st.sampled_from(["alice", "bob", "ep-1", "prod", "sre"]),
+                         st.text(max_size=300), st.integers(), st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.fixed_dictionaries({}, optional={k: _META_VALUES for k in
+                                                     ("owner", "enforcement_point", "environment", "agent_role")}),
+                min_size=1, max_size=6),
+       st.one_of(st.just({}), st.just({"owner": "alice"}),
+                 st.fixed_dictionaries({k: _META_VALUES for k in ("owner", "enforcement_point", "environment",
+                                                                   "agent_role")})))
+def test_agent_meta_updates_as_the_dict_building_version_did(events: list[dict], start: dict) -> None:
+    # a sequence of events' fields from a starting meta (empty, partial, or a full one that may
+    # hold values no update would write): the same answers and the same meta after each event
+    r = Harness().resp
+    mine, ref = {"meta": dict(start)}, {"meta": dict(start)}
+    for fields in events:
+        data = {"agent_id": "a-1", "event_id": "e-1", **fields}
+        assert r._update_meta(mine, Event(data, ts=T0)) == _meta_as_before(ref, data)
+        assert mine["meta"] == ref["meta"]

@@ -1,6 +1,6 @@
 """Worker throughput and latency on the embedded broker, as ratios within one run.
 
-    python -m bench.throughput [--events 60000] [--warm 1000] [--rate 2000] [--seconds 15] [--scale-out 2] [--json PATH]
+    python -m bench.throughput [--events 60000] [--warm 1000] [--rate 2000] [--seconds 15] [--scale-out 2] [--bare] [--json PATH]
 
 In one run, against one embedded broker, with realistic simulated fleet events:
 

@@ -337,11 +337,12 @@ def new_header(
 
 def make_entry(
     incident_id: str, kind: str, ref: str, ts: str, actor: str, summary: str,
-    data: dict[str, Any], *extra_key: object,
+    data: dict[str, Any], *extra_key: object, entry_id: str | None = None,
 ) -> dict[str, Any]:
-    """One timeline entry; its id derives from the incident, kind and reference only."""
+    """One timeline entry; its id derives from the incident, kind and reference only (a caller
+    that already derived it, to check it against the entries seen, passes it as ``entry_id``)."""
     return {
-        "entry_id": deterministic_id("tle_", incident_id, kind, ref, *extra_key),
+        "entry_id": entry_id or deterministic_id("tle_", incident_id, kind, ref, *extra_key),
         "ts": ts,
         "type": kind,
         "ref": ref,
@@ -622,7 +623,8 @@ class IncidentTracker:
             if risk is not None and risk > h["peak_risk"]:
                 h["peak_risk"] = risk
         summary = f"{action.get('kind')} {action.get('tool')}: {action.get('command')} [{event.data.get('decision')}]"
-        entry = make_entry(inc_id, "event", event.event_id, iso_time(event.ts), event.agent_id, summary, data)
+        entry = make_entry(inc_id, "event", event.event_id, iso_time(event.ts), event.agent_id, summary, data,
+                           entry_id=entry_id)
         if self._append(inc, entries, entry, "events"):
             inc["nev"] += 1
             first = h.get("first_event_at")

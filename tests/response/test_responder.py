@@ -327,13 +327,13 @@ def test_baseline_anomalies_alone_only_hold_actions_for_approval() -> None:
     assert [c["action"] for c in h.commands(out)][-1] == "isolate"
 
 
-def _meta_as_before(st: dict, data: dict) -> bool:
+def _meta_as_before(state: dict, data: dict) -> bool:
     """The responder's agent meta update as it was written before its fast path: every event
     built the four-field dict and compared it."""
     new = {k: data.get(k) for k in ("owner", "enforcement_point", "environment", "agent_role")}
     new = {k: (str(v)[:256] if v is not None else None) for k, v in new.items()}
-    if st["meta"] != new:
-        st["meta"] = new
+    if state["meta"] != new:
+        state["meta"] = new
         return True
     return False
 
